@@ -4,3 +4,4 @@
 
 pub mod classifier;
 pub mod counters;
+pub mod resume;

@@ -6,4 +6,5 @@ pub mod admin;
 pub mod disconnect;
 pub mod invoice;
 pub mod planner;
+pub mod service_level;
 pub mod tariff;
