@@ -22,10 +22,19 @@
 //! subscriber asked for more with PPP-Max-Payload (RFC 4638) and the interface MTU allows it. The
 //! PPP engine must clamp the MRU it advertises and accepts to that value.
 
+pub mod ac;
+pub mod client;
 pub mod cookie;
 pub mod tag;
 pub mod wire;
 
+pub use ac::{
+    AcConfig, AcConfigError, AcCounters, AcError, AcEvent, AccessConcentrator, Admission, Handled,
+    Reject,
+};
+pub use client::{
+    ClientConfig, ClientEvent, ClientFailure, ClientHandled, ClientState, PppoeClient,
+};
 pub use tag::Tag;
 pub use wire::{
     Body, DiscoveryCode, DiscoveryRepr, EthernetRepr, Frame, FrameRepr, MacAddr, SessionHeader,
