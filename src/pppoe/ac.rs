@@ -253,7 +253,7 @@ pub enum Handled<'a> {
 pub enum Reject {
     /// The codec rejected the frame.
     Malformed(WireError),
-    /// The source MAC is a group address or zero.
+    /// The source MAC is a group address, zero, or our own.
     BadSourceMac(MacAddr),
     /// Addressed to another station (neither our MAC nor, for PADI, broadcast).
     NotForUs(MacAddr),
@@ -420,7 +420,7 @@ impl Reject {
 /// Monotonic counters. The runtime samples them; per-cause reject counts feed rate-limited logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AcCounters {
-    /// PADIs seen (before any check beyond parsing).
+    /// PADIs that parsed and came from a unicast source (before the Discovery rules are checked).
     pub padi_received: u64,
     /// PADOs queued.
     pub pado_sent: u64,
@@ -716,7 +716,8 @@ impl AccessConcentrator {
         match repr.body {
             Body::Session(session) => self.on_session(now, eth, session),
             Body::Discovery(discovery) => {
-                if !eth.src.is_unicast() {
+                // Our own address as source means a looped frame or a spoof; neither gets an answer.
+                if !eth.src.is_unicast() || eth.src == self.config.local_mac {
                     return Err(Reject::BadSourceMac(eth.src));
                 }
                 match discovery.code {
@@ -1166,5 +1167,89 @@ fn exactly_one_service_name<'a>(repr: &DiscoveryRepr<'a>) -> Result<&'a [u8], Re
             code: repr.code,
             count: repr.service_names().count(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::clock::test_epoch;
+
+    #[test]
+    fn rate_limiter_allows_a_fixed_number_per_second_window() {
+        let t0 = test_epoch();
+        let mut limiter = RateLimiter {
+            per_second: 3,
+            window_start: None,
+            used: 0,
+        };
+        let allowed: Vec<bool> = (0..5)
+            .map(|i| limiter.allow(t0 + Duration::from_millis(i * 100)))
+            .collect();
+        assert_eq!(allowed, [true, true, true, false, false]);
+        assert!(
+            limiter.allow(t0 + Duration::from_millis(1000)),
+            "a new window opens after one second"
+        );
+        let mut off = RateLimiter {
+            per_second: 0,
+            window_start: None,
+            used: 0,
+        };
+        assert!(!off.allow(t0));
+    }
+
+    #[test]
+    fn ppp_max_payload_negotiation_follows_rfc4638() {
+        let ac = |mtu| {
+            let mut config = AcConfig::new(MacAddr([2, 0, 0, 0, 0, 1]), "ac", [0; 32]);
+            config.interface_mtu = mtu;
+            AccessConcentrator::new(config, test_epoch()).unwrap()
+        };
+        // (interface MTU, requested) -> (session max payload, echoed tag)
+        let cases = [
+            (1500, None, (1492, None)),
+            (1500, Some(1500), (1492, None)),
+            (1508, None, (1492, None)),
+            (1508, Some(1492), (1492, None)),
+            (1508, Some(1400), (1492, None)),
+            (1508, Some(1500), (1500, Some(1500))),
+            (1508, Some(9000), (1500, Some(1500))),
+            (9000, Some(1600), (1600, Some(1600))),
+            (1400, None, (1392, None)),
+        ];
+        for (mtu, requested, expected) in cases {
+            assert_eq!(
+                ac(mtu).negotiate_max_payload(requested),
+                expected,
+                "mtu {mtu}, requested {requested:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_from_our_own_mac_is_not_answered() {
+        let local = MacAddr([2, 0, 0, 0, 0, 1]);
+        let mut ac =
+            AccessConcentrator::new(AcConfig::new(local, "ac", [0; 32]), test_epoch()).unwrap();
+        let padi = FrameRepr {
+            eth: EthernetRepr {
+                dst: MacAddr::BROADCAST,
+                src: local,
+                vlan: None,
+            },
+            body: Body::Discovery(DiscoveryRepr {
+                code: DiscoveryCode::Padi,
+                session_id: 0,
+                tags: vec![Tag::ServiceName(b"")],
+            }),
+        }
+        .to_vec()
+        .unwrap();
+        assert_eq!(
+            ac.handle_frame(test_epoch(), &padi),
+            Handled::Rejected(Reject::BadSourceMac(local))
+        );
+        assert!(ac.poll_transmit().is_none());
     }
 }

@@ -5,6 +5,7 @@
 //! (`l2tpagg loadgen`) and by tests. Must not touch: sockets, the clock, PPP; the caller drives it
 //! with frames and `now` like every other protocol machine here.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
@@ -217,8 +218,8 @@ pub struct PppoeClient {
     offer: Option<Offer>,
     session: Option<ClientSession>,
     last_offer_error: Option<String>,
-    transmits: Vec<Vec<u8>>,
-    events: Vec<ClientEvent>,
+    transmits: VecDeque<Vec<u8>>,
+    events: VecDeque<ClientEvent>,
 }
 
 impl PppoeClient {
@@ -234,8 +235,8 @@ impl PppoeClient {
             offer: None,
             session: None,
             last_offer_error: None,
-            transmits: Vec::new(),
-            events: Vec::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
         }
     }
 
@@ -288,7 +289,7 @@ impl PppoeClient {
             let session_id = session.session_id;
             let frame = self.frame(session.ac_mac, DiscoveryCode::Padt, session_id, tags);
             self.transmits.extend(frame);
-            self.events.push(ClientEvent::Terminated {
+            self.events.push_back(ClientEvent::Terminated {
                 session_id,
                 cause: TerminateCause::Local,
             });
@@ -363,7 +364,7 @@ impl PppoeClient {
 
     /// The next frame to send.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        (!self.transmits.is_empty()).then(|| self.transmits.remove(0))
+        self.transmits.pop_front()
     }
 
     /// The earliest armed timer.
@@ -373,7 +374,7 @@ impl PppoeClient {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        (!self.events.is_empty()).then(|| self.events.remove(0))
+        self.events.pop_front()
     }
 
     /// The header for sending PPP frames on the established session.
@@ -485,7 +486,7 @@ impl PppoeClient {
         self.timers = [None; Timer::COUNT];
         self.state = ClientState::Established;
         self.session = Some(session.clone());
-        self.events.push(ClientEvent::Established(session));
+        self.events.push_back(ClientEvent::Established(session));
         Ok(())
     }
 
@@ -501,7 +502,7 @@ impl PppoeClient {
             .and_then(|t| t.error_text())
             .filter(|t| !t.is_empty());
         let session_id = session.session_id;
-        self.events.push(ClientEvent::Terminated {
+        self.events.push_back(ClientEvent::Terminated {
             session_id,
             cause: TerminateCause::Peer { reason },
         });
@@ -594,7 +595,7 @@ impl PppoeClient {
     }
 
     fn fail(&mut self, failure: ClientFailure) {
-        self.events.push(ClientEvent::Failed(failure));
+        self.events.push_back(ClientEvent::Failed(failure));
         self.enter_closed();
     }
 
