@@ -667,3 +667,35 @@ fn config_validation_names_the_problem() {
         AcConfigError::TagsExceedMtu { .. }
     ));
 }
+
+#[test]
+fn a_refusal_that_cannot_be_queued_is_counted_once() {
+    let mut config = AcConfig::new(AC_MAC, "lac-test", [0x33; 32]);
+    config.transmit_queue_limit = 2;
+    let mut ac = AccessConcentrator::new(config, test_epoch()).unwrap();
+    let now = test_epoch();
+    let cookie = cookie_for(&mut ac, now, HOST);
+    ac.handle_frame(now, &padi(MacAddr([0x02, 0, 0, 0, 0, 2])));
+    ac.handle_frame(now, &padi(MacAddr([0x02, 0, 0, 0, 0, 3])));
+    assert_eq!(ac.footprint().queued_transmits, 2);
+    ac.set_admission(l2tpagg::pppoe::Admission::Refuse {
+        reason: "full".into(),
+    });
+    assert_eq!(
+        ac.handle_frame(now, &padr(HOST, Some(&cookie))),
+        Handled::Rejected(Reject::AdmissionClosed)
+    );
+    assert_eq!(ac.counters().transmit_dropped, 1);
+    assert_eq!(ac.counters().pads_refusals_sent, 0);
+    assert_eq!(ac.counters().rejects(RejectKind::AdmissionClosed), 1);
+    assert_eq!(ac.footprint().queued_transmits, 2);
+    assert_eq!(ac.session_count(), 0);
+    // With admission open but the queue still full, no session is created without its PADS.
+    ac.set_admission(l2tpagg::pppoe::Admission::Open);
+    assert_eq!(
+        ac.handle_frame(now, &padr(HOST, Some(&cookie))),
+        Handled::Rejected(Reject::TransmitQueueFull)
+    );
+    assert_eq!(ac.session_count(), 0);
+    assert!(ac.poll_event().is_none(), "no event without a session");
+}

@@ -914,9 +914,10 @@ impl AccessConcentrator {
                     0,
                     tags,
                 );
-                match frame.map(|f| ac.enqueue(f)) {
-                    Ok(Ok(())) => ac.counters.pads_refusals_sent += 1,
-                    _ => ac.counters.transmit_dropped += 1,
+                // A refusal that cannot be sent (queue full, which `enqueue` counts, or too large)
+                // still refuses: the host times out and retries.
+                if let Ok(Ok(())) = frame.map(|f| ac.enqueue(f)) {
+                    ac.counters.pads_refusals_sent += 1;
                 }
                 Err(reject)
             };
