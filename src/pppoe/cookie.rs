@@ -7,7 +7,7 @@
 //! computations per frame and nothing else.
 //!
 //! RFC 2516 §9: "The Access Concentrator SHOULD be able to uniquely regenerate the TAG_VALUE based on
-//! the PADR SOURCE_ADDR. ... An example is HMAC [3] over the Host MAC address using a key known only
+//! the PADR SOURCE_ADDR. ... An example is HMAC \[3\] over the Host MAC address using a key known only
 //! to the Access Concentrator." The time bucket adds expiry: a cookie is accepted during the bucket
 //! it was issued in and the next one, so it lives between one and two bucket lengths.
 
