@@ -73,3 +73,76 @@ where
         source,
     })
 }
+
+/// A network namespace created with `ip netns add` and deleted (with every interface in it) on
+/// drop. For tests and tools that need an isolated network; the daemon itself never creates one.
+/// Needs root and iproute2; failures say so.
+#[derive(Debug)]
+pub struct NamedNetns {
+    name: String,
+}
+
+impl NamedNetns {
+    /// Creates namespace `name` (replacing a leftover of the same name from a crashed run) and
+    /// brings its loopback up.
+    pub fn create(name: &str) -> Result<Self, RuntimeError> {
+        let _ = std::process::Command::new("ip").args(["netns", "del", name]).output();
+        let ns = Self { name: name.to_owned() };
+        ns.ip_on_host(&["netns", "add", name])?;
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// The namespace name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `ip -n NAME ARGS…` and returns its stdout; a non-zero exit is an error carrying stderr.
+    pub fn ip(&self, args: &[&str]) -> Result<String, RuntimeError> {
+        let mut full = vec!["-n", self.name.as_str()];
+        full.extend_from_slice(args);
+        self.ip_on_host(&full)
+    }
+
+    fn ip_on_host(&self, args: &[&str]) -> Result<String, RuntimeError> {
+        let err = |source| RuntimeError::Netns { name: self.name.clone(), source };
+        let output = std::process::Command::new("ip").args(args).output().map_err(|e| {
+            err(std::io::Error::new(e.kind(), format!("cannot run `ip` (install iproute2): {e}")))
+        })?;
+        if !output.status.success() {
+            return Err(err(std::io::Error::other(format!(
+                "`ip {}` failed ({}): {} (needs root)",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// [`run_in_netns`] in this namespace.
+    pub fn run<F, T>(&self, f: F) -> Result<T, RuntimeError>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        run_in_netns(&self.name, f)
+    }
+
+    /// [`block_on_in_netns`] in this namespace.
+    pub fn block_on<F, Fut, T>(&self, make: F) -> Result<T, RuntimeError>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = T>,
+        T: Send,
+    {
+        block_on_in_netns(&self.name, make)
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
