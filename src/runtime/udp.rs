@@ -34,7 +34,10 @@ pub struct UdpConfig {
     pub recv_buffer: usize,
     /// Requested send buffer in bytes.
     pub send_buffer: usize,
-    /// Set SO_REUSEADDR, so a restarted daemon can bind while old sockets linger.
+    /// Set SO_REUSEADDR. For UDP on Linux this lets a wildcard bind and a specific-address bind
+    /// share a port (an LNS on `0.0.0.0:1701` next to a front-end on `192.0.2.1:1701`). It also lets
+    /// two processes that both set it bind the same address and port, so a second daemon is caught
+    /// by the control socket check (`CtlServer::bind`), not here.
     pub reuse_address: bool,
 }
 
