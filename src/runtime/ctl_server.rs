@@ -39,6 +39,8 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the handler may take to answer.
 pub const HANDLER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most bytes discarded from an oversized request before answering it.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 32;
 
@@ -279,20 +281,18 @@ async fn serve_connection(stream: UnixStream, handler: &dyn CtlHandler) {
             }
         },
     };
-    let stream = match read_half_reunite(reader, write_half) {
-        Some(stream) => stream,
-        None => return,
-    };
+    let mut read_half = reader.into_inner().into_inner();
+    if line.len() > MAX_REQUEST_BYTES {
+        // Closing a Unix socket with unread input resets the connection and the client would never
+        // see the error: discard the rest first (bounded in size and time).
+        let mut rest = (&mut read_half).take(DRAIN_LIMIT);
+        let mut sink = tokio::io::sink();
+        let _ = tokio::time::timeout(READ_TIMEOUT, tokio::io::copy(&mut rest, &mut sink)).await;
+    }
+    let Ok(stream) = read_half.reunite(write_half) else { return };
     if let Err(e) = write_response(stream, &response).await {
         tracing::debug!(error = %e, "ctl write failed");
     }
-}
-
-fn read_half_reunite(
-    reader: BufReader<tokio::io::Take<tokio::net::unix::OwnedReadHalf>>,
-    write_half: tokio::net::unix::OwnedWriteHalf,
-) -> Option<UnixStream> {
-    reader.into_inner().into_inner().reunite(write_half).ok()
 }
 
 async fn write_response(mut stream: UnixStream, response: &Response) -> io::Result<()> {
