@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use l2tpagg::ctl::proto::{MAX_REQUEST_BYTES, decode_response};
 use l2tpagg::ctl::{
-    self, CtlArgs, CtlCommand, ErrorCode, Request, Response, Role, SessionRow, StatusReport, TunnelRow,
+    self, CtlArgs, CtlCommand, ErrorCode, Request, Response, Role, SessionRow, StatusReport,
+    TunnelRow,
 };
 use l2tpagg::runtime::ctl_server::{CtlCall, CtlHandler, CtlServer, handler_fn};
 use l2tpagg::runtime::shutdown::ShutdownCoordinator;
@@ -57,7 +58,9 @@ fn test_handler() -> Arc<dyn CtlHandler> {
                 config_origin: "embedded default".into(),
                 tunnels: 2,
                 sessions: 2,
-                malformed: [("l2tp.truncated_header".to_owned(), 17)].into_iter().collect(),
+                malformed: [("l2tp.truncated_header".to_owned(), 17)]
+                    .into_iter()
+                    .collect(),
                 ..StatusReport::default()
             }),
             Request::Tunnels => Response::Tunnels {
@@ -87,7 +90,10 @@ fn test_handler() -> Arc<dyn CtlHandler> {
             Request::Disconnect { session } => {
                 Response::error(ErrorCode::NotFound, format!("no session {session}"))
             }
-            other => Response::error(ErrorCode::Unavailable, format!("{} not in this test", other.command())),
+            other => Response::error(
+                ErrorCode::Unavailable,
+                format!("{} not in this test", other.command()),
+            ),
         }
     })
 }
@@ -107,7 +113,12 @@ async fn start(handler: Arc<dyn CtlHandler>) -> Running {
     assert_eq!(server.path(), path);
     let coordinator = ShutdownCoordinator::new();
     let task = tokio::spawn(server.serve(handler, coordinator.listener()));
-    Running { path, coordinator, task, _dir: dir }
+    Running {
+        path,
+        coordinator,
+        task,
+        _dir: dir,
+    }
 }
 
 async fn call(path: &Path, request: Request) -> Response {
@@ -122,7 +133,9 @@ async fn raw(path: &Path, bytes: Vec<u8>) -> String {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut stream = UnixStream::connect(&path).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         // The server may answer and close before reading everything (oversized request).
         let _ = stream.write_all(&bytes);
         let _ = stream.shutdown(std::net::Shutdown::Write);
@@ -135,19 +148,39 @@ async fn raw(path: &Path, bytes: Vec<u8>) -> String {
 }
 
 fn run_ctl(path: &Path, command: CtlCommand, json: bool) -> (i32, String, String) {
-    let args = CtlArgs { socket: path.to_owned(), timeout: 5, json, command };
+    let args = CtlArgs {
+        socket: path.to_owned(),
+        timeout: 5,
+        json,
+        command,
+    };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = ctl::run(args, &mut out, &mut err);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_requests_and_renders_text_and_json() {
     let server = start(test_handler()).await;
-    let mode = std::fs::metadata(&server.path).unwrap().permissions().mode();
+    let mode = std::fs::metadata(&server.path)
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "socket mode {mode:o}");
 
-    match call(&server.path, Request::Sessions { user: Some("bob@isp.example".into()), tunnel: None }).await {
+    match call(
+        &server.path,
+        Request::Sessions {
+            user: Some("bob@isp.example".into()),
+            tunnel: None,
+        },
+    )
+    .await
+    {
         Response::Sessions { rows } => {
             assert_eq!(rows.len(), 1);
             assert_eq!(rows[0].local_session_id, 12);
@@ -157,24 +190,47 @@ async fn serves_requests_and_renders_text_and_json() {
 
     let path = server.path.clone();
     let (code, out, err) = tokio::task::spawn_blocking(move || {
-        run_ctl(&path, CtlCommand::Sessions { user: None, tunnel: Some(3) }, false)
+        run_ctl(
+            &path,
+            CtlCommand::Sessions {
+                user: None,
+                tunnel: Some(3),
+            },
+            false,
+        )
     })
     .await
     .unwrap();
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
-    assert!(lines[0].starts_with("ROLE  SESSION  PEER-SESSION  TUNNEL  SUBSCRIBER"), "{out}");
+    assert!(
+        lines[0].starts_with("ROLE  SESSION  PEER-SESSION  TUNNEL  SUBSCRIBER"),
+        "{out}"
+    );
     // Columns line up: every cell starts where its header does.
     let col = lines[0].find("SUBSCRIBER").unwrap();
-    assert_eq!(&lines[1][col..col + "alice@isp.example".len()], "alice@isp.example");
-    for cell in ["pppoe", "100.64.0.9", "20 Mbit/s", "2026-10-30 00:00:00", "1.5 KiB", "3 MiB", "2400"] {
+    assert_eq!(
+        &lines[1][col..col + "alice@isp.example".len()],
+        "alice@isp.example"
+    );
+    for cell in [
+        "pppoe",
+        "100.64.0.9",
+        "20 Mbit/s",
+        "2026-10-30 00:00:00",
+        "1.5 KiB",
+        "3 MiB",
+        "2400",
+    ] {
         assert!(lines[1].contains(cell), "{cell} missing in {}", lines[1]);
     }
 
     let path = server.path.clone();
     let (code, out, _) =
-        tokio::task::spawn_blocking(move || run_ctl(&path, CtlCommand::Tunnels, true)).await.unwrap();
+        tokio::task::spawn_blocking(move || run_ctl(&path, CtlCommand::Tunnels, true))
+            .await
+            .unwrap();
     assert_eq!(code, 0);
     let value: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(value["kind"], "tunnels");
@@ -183,7 +239,9 @@ async fn serves_requests_and_renders_text_and_json() {
 
     let path = server.path.clone();
     let (code, out, _) =
-        tokio::task::spawn_blocking(move || run_ctl(&path, CtlCommand::Status, false)).await.unwrap();
+        tokio::task::spawn_blocking(move || run_ctl(&path, CtlCommand::Status, false))
+            .await
+            .unwrap();
     assert_eq!(code, 0);
     assert!(out.contains("roles              lac, lns"), "{out}");
     assert!(out.contains("uptime             1h 2m 3s"), "{out}");
@@ -191,7 +249,10 @@ async fn serves_requests_and_renders_text_and_json() {
 
     server.coordinator.trigger();
     server.task.await.unwrap();
-    assert!(!server.path.exists(), "socket removed when the server is dropped");
+    assert!(
+        !server.path.exists(),
+        "socket removed when the server is dropped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +268,10 @@ async fn daemon_errors_exit_1_and_done_exits_0() {
     .await
     .unwrap();
     assert_eq!(code, 1);
-    assert!(err.contains("disconnect: not found: no session 99"), "{err}");
+    assert!(
+        err.contains("disconnect: not found: no session 99"),
+        "{err}"
+    );
     let value: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(value["kind"], "error");
     assert_eq!(value["code"], "not_found");
@@ -220,17 +284,35 @@ async fn bad_requests_get_error_responses_and_the_server_keeps_going() {
         Response::Error(e) => e.code,
         other => panic!("expected an error, got {other:?}"),
     };
-    assert_eq!(code_of(&raw(&server.path, b"garbage\n".to_vec()).await), ErrorCode::BadRequest);
     assert_eq!(
-        code_of(&raw(&server.path, b"{\"version\":9,\"request\":{\"command\":\"status\"}}\n".to_vec()).await),
+        code_of(&raw(&server.path, b"garbage\n".to_vec()).await),
+        ErrorCode::BadRequest
+    );
+    assert_eq!(
+        code_of(
+            &raw(
+                &server.path,
+                b"{\"version\":9,\"request\":{\"command\":\"status\"}}\n".to_vec()
+            )
+            .await
+        ),
         ErrorCode::UnsupportedVersion
     );
     assert_eq!(
-        code_of(&raw(&server.path, b"{\"version\":1,\"request\":{\"command\":\"reboot\"}}\n".to_vec()).await),
+        code_of(
+            &raw(
+                &server.path,
+                b"{\"version\":1,\"request\":{\"command\":\"reboot\"}}\n".to_vec()
+            )
+            .await
+        ),
         ErrorCode::BadRequest
     );
     // No newline before EOF still counts as a request.
-    assert_eq!(code_of(&raw(&server.path, b"{\"version\":1".to_vec()).await), ErrorCode::BadRequest);
+    assert_eq!(
+        code_of(&raw(&server.path, b"{\"version\":1".to_vec()).await),
+        ErrorCode::BadRequest
+    );
     let oversized = vec![b'x'; MAX_REQUEST_BYTES + 10];
     let answer = raw(&server.path, oversized).await;
     assert_eq!(code_of(&answer), ErrorCode::BadRequest);
@@ -238,7 +320,10 @@ async fn bad_requests_get_error_responses_and_the_server_keeps_going() {
     // A client that connects and closes without a word gets nothing and harms nothing.
     assert_eq!(raw(&server.path, Vec::new()).await, "");
 
-    assert!(matches!(call(&server.path, Request::Status).await, Response::Status(_)));
+    assert!(matches!(
+        call(&server.path, Request::Status).await,
+        Response::Status(_)
+    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -249,7 +334,10 @@ async fn a_silent_client_is_answered_after_the_read_timeout() {
     use tokio::io::AsyncReadExt;
     // With the clock paused, the server's 5 s read timeout fires as soon as everything is idle.
     stream.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.contains("\"code\":\"bad_request\"") && answer.contains("read timeout"), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"bad_request\"") && answer.contains("read timeout"),
+        "{answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,8 +354,14 @@ async fn stale_socket_is_replaced_live_one_refused_other_files_kept() {
     let coordinator = ShutdownCoordinator::new();
     let task = tokio::spawn(server.serve(test_handler(), coordinator.listener()));
     let err = CtlServer::bind(&path).unwrap_err().to_string();
-    assert!(err.contains(&path.display().to_string()) && err.contains("already running"), "{err}");
-    assert!(matches!(call(&path, Request::Status).await, Response::Status(_)), "first server unharmed");
+    assert!(
+        err.contains(&path.display().to_string()) && err.contains("already running"),
+        "{err}"
+    );
+    assert!(
+        matches!(call(&path, Request::Status).await, Response::Status(_)),
+        "first server unharmed"
+    );
     coordinator.trigger();
     task.await.unwrap();
 
@@ -285,10 +379,15 @@ async fn mpsc_handler_reaches_an_actor_and_reports_when_it_is_gone() {
         // Answer one request, then stop like an actor shutting down.
         let call = rx.recv().await.unwrap();
         assert_eq!(call.request, Request::Reload);
-        call.reply.send(Response::done("configuration reloaded")).unwrap();
+        call.reply
+            .send(Response::done("configuration reloaded"))
+            .unwrap();
     });
     let server = start(Arc::new(tx)).await;
-    assert_eq!(call(&server.path, Request::Reload).await, Response::done("configuration reloaded"));
+    assert_eq!(
+        call(&server.path, Request::Reload).await,
+        Response::done("configuration reloaded")
+    );
     actor.await.unwrap();
     match call(&server.path, Request::Status).await {
         Response::Error(e) => assert_eq!(e.code, ErrorCode::Unavailable),

@@ -14,7 +14,10 @@ struct Captured(Arc<Mutex<Vec<u8>>>);
 impl Captured {
     fn lines(&self) -> Vec<String> {
         let bytes = self.0.lock().unwrap();
-        String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect()
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
     fn take(&self) -> Vec<String> {
         let lines = self.lines();
@@ -52,12 +55,23 @@ async fn at_most_n_lines_per_interval_then_a_summary() {
     let log = RateLimitedLog::new(3, Duration::from_secs(1));
 
     for i in 0..50 {
-        log.warn("l2tp.truncated_header", format_args!("truncated header from 192.0.2.{i}"));
+        log.warn(
+            "l2tp.truncated_header",
+            format_args!("truncated header from 192.0.2.{i}"),
+        );
     }
     let lines = captured.take();
     assert_eq!(lines.len(), 3, "{lines:#?}");
-    assert!(lines[0].contains("WARN") && lines[0].contains("truncated header from 192.0.2.0"), "{}", lines[0]);
-    assert!(lines[0].contains("kind=\"l2tp.truncated_header\""), "{}", lines[0]);
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains("truncated header from 192.0.2.0"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("kind=\"l2tp.truncated_header\""),
+        "{}",
+        lines[0]
+    );
     assert!(lines[2].contains("192.0.2.2"));
 
     // Another kind is not held back by the first one's flood.
@@ -74,7 +88,11 @@ async fn at_most_n_lines_per_interval_then_a_summary() {
     log.warn("l2tp.truncated_header", "after the window");
     let lines = captured.take();
     assert_eq!(lines.len(), 2, "{lines:#?}");
-    assert!(lines[0].contains("suppressed 48 similar l2tp.truncated_header messages in the last 1s"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("suppressed 48 similar l2tp.truncated_header messages in the last 1s"),
+        "{}",
+        lines[0]
+    );
     assert!(lines[1].contains("after the window"));
     assert_eq!(log.total("l2tp.truncated_header"), 52);
     assert_eq!(log.totals().get("pppoe.bad_tag"), Some(&1));
@@ -96,7 +114,11 @@ async fn the_flusher_reports_a_flood_that_stopped() {
     tokio::time::sleep(Duration::from_secs(11)).await;
     let lines = captured.take();
     assert_eq!(lines.len(), 1, "{lines:#?}");
-    assert!(lines[0].contains("suppressed 7 similar l2tp.unknown_tunnel messages in the last 10s"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("suppressed 7 similar l2tp.unknown_tunnel messages in the last 10s"),
+        "{}",
+        lines[0]
+    );
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert!(captured.take().is_empty(), "summaries are not repeated");
 

@@ -10,9 +10,12 @@ use l2tpagg::runtime::packet::{FrameKind, MacAddr, PacketSocket, ethertype};
 fn ns(tag: &str) -> NamedNetns {
     let ns = NamedNetns::create(&format!("l2tpagg-pkt-{}-{tag}", std::process::id()))
         .unwrap_or_else(|e| panic!("this test needs root and iproute2: {e}"));
-    ns.ip(&["link", "add", "va", "type", "veth", "peer", "name", "vb"]).unwrap();
-    ns.ip(&["link", "set", "va", "address", "02:00:00:00:00:0a"]).unwrap();
-    ns.ip(&["link", "set", "vb", "address", "02:00:00:00:00:0b"]).unwrap();
+    ns.ip(&["link", "add", "va", "type", "veth", "peer", "name", "vb"])
+        .unwrap();
+    ns.ip(&["link", "set", "va", "address", "02:00:00:00:00:0a"])
+        .unwrap();
+    ns.ip(&["link", "set", "vb", "address", "02:00:00:00:00:0b"])
+        .unwrap();
     ns.ip(&["link", "set", "va", "up"]).unwrap();
     ns.ip(&["link", "set", "vb", "up"]).unwrap();
     ns
@@ -56,7 +59,10 @@ fn discovery_frames_cross_a_veth_pair() {
         let pado = [0x11, 0x07, 0x00, 0x00, 0x00, 0x00];
         b.send_to(meta.source, &pado).await.unwrap();
         let meta = recv(&a, &mut buf).await;
-        assert_eq!((meta.source, meta.destination, meta.kind), (B, A, FrameKind::Host));
+        assert_eq!(
+            (meta.source, meta.destination, meta.kind),
+            (B, A, FrameKind::Host)
+        );
         assert_eq!(&buf[..pado.len()], &pado);
 
         // The emulator's case: a frame from a MAC that is not the interface's.
@@ -68,7 +74,10 @@ fn discovery_frames_cross_a_veth_pair() {
         // A session-stage frame is not delivered to the discovery socket: after it, the next frame
         // b's discovery socket sees is the marker sent after it.
         let session = PacketSocket::bind("va", ethertype::PPPOE_SESSION).unwrap();
-        session.send_to(B, &[0x11, 0x00, 0x00, 0x01, 0x00, 0x00]).await.unwrap();
+        session
+            .send_to(B, &[0x11, 0x00, 0x00, 0x01, 0x00, 0x00])
+            .await
+            .unwrap();
         let marker = [0x11, 0xa7, 0x00, 0x00, 0x00, 0x00];
         a.send_to(B, &marker).await.unwrap();
         let meta = recv(&b, &mut buf).await;
@@ -89,8 +98,13 @@ fn discovery_frames_cross_a_veth_pair() {
 fn binding_a_missing_interface_names_it() {
     let ns = ns("missing");
     ns.block_on(|| async {
-        let err = PacketSocket::bind("nosuch0", ethertype::PPPOE_DISCOVERY).unwrap_err().to_string();
-        assert!(err.contains("AF_PACKET on nosuch0: interface index"), "{err}");
+        let err = PacketSocket::bind("nosuch0", ethertype::PPPOE_DISCOVERY)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("AF_PACKET on nosuch0: interface index"),
+            "{err}"
+        );
     })
     .unwrap();
 }

@@ -9,7 +9,9 @@ use l2tpagg::runtime::systemd::SystemdNotifier;
 
 fn recv_text(socket: &StdDatagram) -> String {
     let mut buf = [0u8; 512];
-    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let n = socket.recv(&mut buf).expect("a notification");
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
@@ -29,7 +31,10 @@ fn notifications_reach_the_socket() {
     assert_eq!(recv_text(&systemd), "STATUS=2 tunnels 5 sessions\n");
     notifier.reloading().unwrap();
     let reloading = recv_text(&systemd);
-    assert!(reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{reloading:?}");
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading:?}"
+    );
     notifier.stopping().unwrap();
     assert_eq!(recv_text(&systemd), "STOPPING=1\n");
 }
@@ -58,7 +63,9 @@ fn outside_systemd_everything_is_a_no_op() {
 #[test]
 fn an_unreachable_notify_socket_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(SystemdNotifier::with_socket(dir.path().join("absent").to_str().unwrap(), None).is_err());
+    assert!(
+        SystemdNotifier::with_socket(dir.path().join("absent").to_str().unwrap(), None).is_err()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -67,7 +74,8 @@ async fn watchdog_pings_at_half_the_timeout_until_shutdown() {
     let path = dir.path().join("notify");
     let systemd = tokio::net::UnixDatagram::bind(&path).unwrap();
     let notifier = std::sync::Arc::new(
-        SystemdNotifier::with_socket(path.to_str().unwrap(), Some(Duration::from_secs(30))).unwrap(),
+        SystemdNotifier::with_socket(path.to_str().unwrap(), Some(Duration::from_secs(30)))
+            .unwrap(),
     );
     assert_eq!(notifier.watchdog_interval(), Some(Duration::from_secs(15)));
     let coordinator = ShutdownCoordinator::new();
@@ -87,12 +95,19 @@ async fn watchdog_pings_at_half_the_timeout_until_shutdown() {
     task.await.unwrap();
     // No ping after shutdown.
     tokio::time::sleep(Duration::from_secs(60)).await;
-    assert_eq!(systemd.try_recv(&mut buf).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+    assert_eq!(
+        systemd.try_recv(&mut buf).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
 }
 
 #[test]
 fn unit_file_passes_systemd_analyze_verify() {
-    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/l2tpagg.service")).unwrap();
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/l2tpagg.service"
+    ))
+    .unwrap();
     for needed in [
         "Type=notify",
         "NotifyAccess=main",
@@ -113,13 +128,22 @@ fn unit_file_passes_systemd_analyze_verify() {
     // verify checks that ExecStart's binary exists: point it at the one cargo built.
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("l2tpagg.service");
-    std::fs::write(&copy, unit.replace("/usr/bin/l2tpagg", env!("CARGO_BIN_EXE_l2tpagg"))).unwrap();
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/bin/l2tpagg", env!("CARGO_BIN_EXE_l2tpagg")),
+    )
+    .unwrap();
     let output = std::process::Command::new("systemd-analyze")
         .arg("verify")
         .arg(&copy)
         .output()
-        .unwrap_or_else(|e| panic!("systemd-analyze is needed for this test (apt-get install systemd): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("systemd-analyze is needed for this test (apt-get install systemd): {e}")
+        });
     let stderr = String::from_utf8_lossy(&output.stderr);
     // verify exits 0 on unknown keys and only warns, so any output is a failure too.
-    assert!(output.status.success() && stderr.trim().is_empty(), "systemd-analyze verify: {stderr}");
+    assert!(
+        output.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
 }

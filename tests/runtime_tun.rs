@@ -17,7 +17,10 @@ fn ns(tag: &str) -> NamedNetns {
 }
 
 fn ipv4_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -70,16 +73,24 @@ fn tun_carries_packets_both_ways_and_cleans_up_routes() {
             assert_eq!(tun.routes(), vec![pool()]);
 
             let addr = ns.ip(&["-o", "-4", "addr", "show", "dev", &name]).unwrap();
-            assert!(addr.contains("inet 10.200.0.1 peer 10.200.0.2/32"), "{addr}");
+            assert!(
+                addr.contains("inet 10.200.0.1 peer 10.200.0.2/32"),
+                "{addr}"
+            );
             let link = ns.ip(&["-o", "link", "show", "dev", &name]).unwrap();
             assert!(link.contains("mtu 1400") && link.contains(",UP"), "{link}");
             let routes = ns.ip(&["-4", "route", "show"]).unwrap();
-            assert!(routes.contains(&format!("10.201.0.0/24 dev {name}")), "{routes}");
+            assert!(
+                routes.contains(&format!("10.201.0.0/24 dev {name}")),
+                "{routes}"
+            );
 
             // Kernel → code: a datagram to a subscriber address is routed into the TUN.
             let socket = UdpSocket::bind((LOCAL, 0)).unwrap();
             let local_port = socket.local_addr().unwrap().port();
-            socket.send_to(b"hello-from-kernel", (SUBSCRIBER, 9000)).unwrap();
+            socket
+                .send_to(b"hello-from-kernel", (SUBSCRIBER, 9000))
+                .unwrap();
             let mut buf = vec![0u8; 2048];
             let packet = tokio::time::timeout(Duration::from_secs(5), async {
                 loop {
@@ -100,29 +111,50 @@ fn tun_carries_packets_both_ways_and_cleans_up_routes() {
             // Code → kernel: a packet written to the TUN is delivered to the local socket.
             let reply = udp_packet(SUBSCRIBER, 9000, LOCAL, local_port, b"hello-from-code");
             assert_eq!(tun.send(&reply).await.unwrap(), reply.len());
-            socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let (n, from) = socket.recv_from(&mut buf).expect("the TUN's packet reached the socket");
+            socket
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let (n, from) = socket
+                .recv_from(&mut buf)
+                .expect("the TUN's packet reached the socket");
             assert_eq!(&buf[..n], b"hello-from-code");
             assert_eq!(from, (SUBSCRIBER, 9000).into());
 
             // A route this device did not install twice: the second add is refused (EEXIST).
             let err = tun.add_route(pool()).unwrap_err().to_string();
-            assert!(err.contains("add route") && err.contains("10.201.0.0/24"), "{err}");
+            assert!(
+                err.contains("add route") && err.contains("10.201.0.0/24"),
+                "{err}"
+            );
 
             // Remove by hand, add another, then let close() remove it and take the link down.
             tun.remove_route(pool()).unwrap();
-            assert!(!ns.ip(&["-4", "route", "show"]).unwrap().contains("10.201.0.0/24"));
+            assert!(
+                !ns.ip(&["-4", "route", "show"])
+                    .unwrap()
+                    .contains("10.201.0.0/24")
+            );
             assert!(tun.routes().is_empty());
             let extra: Ipv4Net = "10.202.0.0/16".parse().unwrap();
             tun.add_route(extra).unwrap();
-            assert!(ns.ip(&["-4", "route", "show"]).unwrap().contains("10.202.0.0/16"));
+            assert!(
+                ns.ip(&["-4", "route", "show"])
+                    .unwrap()
+                    .contains("10.202.0.0/16")
+            );
             tun.close().expect("clean close");
             name
         })
         .unwrap();
     let routes = ns.ip(&["-4", "route", "show"]).unwrap();
-    assert!(!routes.contains("10.202.0.0/16"), "route left behind: {routes}");
-    assert!(ns.ip(&["link", "show", "dev", &name]).is_err(), "device {name} still exists");
+    assert!(
+        !routes.contains("10.202.0.0/16"),
+        "route left behind: {routes}"
+    );
+    assert!(
+        ns.ip(&["link", "show", "dev", &name]).is_err(),
+        "device {name} still exists"
+    );
 }
 
 #[test]
@@ -137,7 +169,10 @@ fn tun_drop_removes_routes_and_device() {
             let tun = TunDevice::create(&config).expect("create TUN");
             let routes = ns.ip(&["-4", "route", "show"]).unwrap();
             // prefix_len 24 gives the connected route; the pool route is ours.
-            assert!(routes.contains(&format!("10.200.0.0/24 dev {}", tun.name())), "{routes}");
+            assert!(
+                routes.contains(&format!("10.200.0.0/24 dev {}", tun.name())),
+                "{routes}"
+            );
             assert!(routes.contains("10.201.0.0/24"), "{routes}");
             tun.name().to_owned()
             // `tun` drops here.
@@ -145,7 +180,10 @@ fn tun_drop_removes_routes_and_device() {
         .unwrap();
     let routes = ns.ip(&["-4", "route", "show"]).unwrap();
     assert!(routes.trim().is_empty(), "routes left after drop: {routes}");
-    assert!(ns.ip(&["link", "show", "dev", &name]).is_err(), "device {name} still exists");
+    assert!(
+        ns.ip(&["link", "show", "dev", &name]).is_err(),
+        "device {name} still exists"
+    );
 }
 
 #[test]
@@ -161,5 +199,8 @@ fn tun_creation_failure_names_the_step() {
         assert!(err.contains("TUN l2tpf0: set MTU"), "{err}");
     })
     .unwrap();
-    assert!(ns.ip(&["link", "show", "dev", "l2tpf0"]).is_err(), "half-made device left behind");
+    assert!(
+        ns.ip(&["link", "show", "dev", "l2tpf0"]).is_err(),
+        "half-made device left behind"
+    );
 }

@@ -19,11 +19,16 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 5);
 async fn exchange(endpoint: &UdpEndpoint) {
     let port = endpoint.local_addr().port();
     let client = UdpSocket::bind((CLIENT, 0)).unwrap();
-    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     client.send_to(b"SCCRQ", (REQUEST_TO, port)).unwrap();
 
     let mut buf = [0u8; 1500];
-    let meta = tokio::time::timeout(Duration::from_secs(5), endpoint.recv(&mut buf)).await.unwrap().unwrap();
+    let meta = tokio::time::timeout(Duration::from_secs(5), endpoint.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&buf[..meta.len], b"SCCRQ");
     assert_eq!(meta.source, client.local_addr().unwrap());
     assert_eq!(meta.local, Some(IpAddr::V4(REQUEST_TO)));
@@ -31,7 +36,10 @@ async fn exchange(endpoint: &UdpEndpoint) {
     assert!(!meta.truncated);
 
     // Reply from the address the request came to.
-    endpoint.send_from(b"SCCRP", meta.source, meta.local.unwrap()).await.unwrap();
+    endpoint
+        .send_from(b"SCCRP", meta.source, meta.local.unwrap())
+        .await
+        .unwrap();
     let mut reply = [0u8; 64];
     let (n, from) = client.recv_from(&mut reply).unwrap();
     assert_eq!(&reply[..n], b"SCCRP");
@@ -70,12 +78,17 @@ fn dual_stack_ipv6_socket_handles_ipv4_as_ipv4() {
         // Native IPv6 on ::1 too.
         let port = endpoint.local_addr().port();
         let client = UdpSocket::bind("[::1]:0").unwrap();
-        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         client.send_to(b"v6", ("::1", port)).unwrap();
         let mut buf = [0u8; 64];
         let meta = endpoint.recv(&mut buf).await.unwrap();
         assert_eq!(meta.local, Some("::1".parse().unwrap()));
-        endpoint.send_from(b"v6-reply", meta.source, meta.local.unwrap()).await.unwrap();
+        endpoint
+            .send_from(b"v6-reply", meta.source, meta.local.unwrap())
+            .await
+            .unwrap();
         let (n, from) = client.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"v6-reply");
         assert_eq!(from.port(), port);
@@ -95,7 +108,10 @@ fn oversized_datagram_is_flagged_truncated() {
         assert!(meta.truncated);
         assert_eq!(meta.len, 100);
         // try_recv on an empty queue says WouldBlock rather than waiting.
-        assert_eq!(endpoint.try_recv(&mut small).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+        assert_eq!(
+            endpoint.try_recv(&mut small).unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock
+        );
     })
     .unwrap();
 }
@@ -108,7 +124,10 @@ fn binding_a_taken_port_names_address_and_step() {
         let mut config = UdpConfig::new(first.local_addr());
         config.reuse_address = false;
         let err = UdpEndpoint::bind(&config).unwrap_err().to_string();
-        assert!(err.contains(&format!("UDP {}: bind", first.local_addr())), "{err}");
+        assert!(
+            err.contains(&format!("UDP {}: bind", first.local_addr())),
+            "{err}"
+        );
     })
     .unwrap();
 }

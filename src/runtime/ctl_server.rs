@@ -289,7 +289,9 @@ async fn serve_connection(stream: UnixStream, handler: &dyn CtlHandler) {
         let mut sink = tokio::io::sink();
         let _ = tokio::time::timeout(READ_TIMEOUT, tokio::io::copy(&mut rest, &mut sink)).await;
     }
-    let Ok(stream) = read_half.reunite(write_half) else { return };
+    let Ok(stream) = read_half.reunite(write_half) else {
+        return;
+    };
     if let Err(e) = write_response(stream, &response).await {
         tracing::debug!(error = %e, "ctl write failed");
     }

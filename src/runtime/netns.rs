@@ -86,8 +86,12 @@ impl NamedNetns {
     /// Creates namespace `name` (replacing a leftover of the same name from a crashed run) and
     /// brings its loopback up.
     pub fn create(name: &str) -> Result<Self, RuntimeError> {
-        let _ = std::process::Command::new("ip").args(["netns", "del", name]).output();
-        let ns = Self { name: name.to_owned() };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", name])
+            .output();
+        let ns = Self {
+            name: name.to_owned(),
+        };
         ns.ip_on_host(&["netns", "add", name])?;
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
@@ -106,10 +110,19 @@ impl NamedNetns {
     }
 
     fn ip_on_host(&self, args: &[&str]) -> Result<String, RuntimeError> {
-        let err = |source| RuntimeError::Netns { name: self.name.clone(), source };
-        let output = std::process::Command::new("ip").args(args).output().map_err(|e| {
-            err(std::io::Error::new(e.kind(), format!("cannot run `ip` (install iproute2): {e}")))
-        })?;
+        let err = |source| RuntimeError::Netns {
+            name: self.name.clone(),
+            source,
+        };
+        let output = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| {
+                err(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot run `ip` (install iproute2): {e}"),
+                ))
+            })?;
         if !output.status.success() {
             return Err(err(std::io::Error::other(format!(
                 "`ip {}` failed ({}): {} (needs root)",
@@ -143,6 +156,8 @@ impl NamedNetns {
 
 impl Drop for NamedNetns {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
