@@ -3,8 +3,10 @@
 //! Owns: TUN device creation (`TUNSETIFF`), interface ioctls (index, MAC, flags, MTU, IPv4 address,
 //! peer and netmask), IPv4 routes by `SIOCADDRT`/`SIOCDELRT`, AF_PACKET sockets bound to an interface
 //! and an ethertype, UDP `recvmsg`/`sendmsg` with `IP_PKTINFO`/`IPV6_PKTINFO` control messages, and
-//! `setns` into a network namespace. Must not touch: async, protocol decisions, logging. Every function
-//! is blocking-free (file descriptors are non-blocking) and returns `std::io::Result`; the async
+//! `setns` into a network namespace, and the registration of owned descriptors with tokio's reactor
+//! (`AsyncFd::register_with_interest` became `unsafe` in tokio 1.54; [`register_async`] is the one
+//! safe door to it). Must not touch: async logic, protocol decisions, logging. Every function is
+//! blocking-free (file descriptors are non-blocking) and returns `std::io::Result`; the async
 //! wrappers live in `crate::runtime`.
 //!
 //! Every `unsafe` block carries a SAFETY comment. Plain-old-data C structs are zero-initialised and

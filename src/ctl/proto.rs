@@ -381,7 +381,7 @@ pub struct MoveRow {
     pub to_tunnel: Option<u16>,
     /// Why, e.g. "hole after disconnect", "spare bandwidth", "periodic".
     pub reason: String,
-    /// "pending", "done", or "failed: <cause>".
+    /// "pending", "done", or `failed: <cause>`.
     pub outcome: String,
     /// When the move was decided.
     pub decided_at_ms: UnixMillis,

@@ -180,21 +180,21 @@ fn status(r: &StatusReport) -> String {
             roles.join(", ")
         },
     );
-    kv(
-        "uptime",
-        format!(
-            "{} (since {} UTC)",
-            humantime::format_duration(std::time::Duration::from_secs(r.uptime_secs)),
-            timestamp(r.started_at_ms)
-        ),
-    );
+    let since = if r.started_at_ms == 0 {
+        String::new()
+    } else {
+        format!(" (since {} UTC)", timestamp(r.started_at_ms))
+    };
+    let uptime = humantime::format_duration(std::time::Duration::from_secs(r.uptime_secs));
+    kv("uptime", format!("{uptime}{since}"));
+    let loaded = if r.config_loaded_at_ms == 0 {
+        String::new()
+    } else {
+        format!(" (loaded {} UTC)", timestamp(r.config_loaded_at_ms))
+    };
     kv(
         "config",
-        format!(
-            "{} (loaded {} UTC)",
-            dash_if_empty(&r.config_origin),
-            timestamp(r.config_loaded_at_ms)
-        ),
+        format!("{}{loaded}", dash_if_empty(&r.config_origin)),
     );
     kv("tunnels", r.tunnels.to_string());
     kv("sessions", r.sessions.to_string());
