@@ -1,1 +1,83 @@
-//! TODO
+//! The PPP engine (sans-IO): LCP, PAP, CHAP-MD5 and IPCP for both the server (authenticator) and
+//! client (authenticatee) roles, and proxy LCP/authentication (RFC 2661 §4.4.5) for the LAC and the
+//! LNS.
+//!
+//! Owns: PPP codecs ([`frame`], [`packet`], [`pap`], [`chap`]), the option
+//! negotiation automaton of RFC 1661 §4 shared by LCP and IPCP ([`fsm`]), the authentication phase
+//! ([`auth`]), proxy LCP/authentication ([`proxy`]) and the [`Link`] that ties them together per
+//! RFC 1661 §3.2.
+//!
+//! Must not touch: sockets, tokio, the clock (every call takes `now`), L2TP or PPPoE framing, the
+//! subscriber table (the application verifies credentials and answers), address pools (the
+//! application supplies addresses), and data packets on the fast path (the caller routes IPv4
+//! using [`classify`] and [`parse_frame`]; the engine only tells it which protocols are data).
+//!
+
+pub mod chap;
+pub mod frame;
+pub mod packet;
+pub mod pap;
+
+pub use chap::{chap_md5_response, verify_chap_md5};
+pub use frame::{ProtocolClass, classify, emit_frame, parse_frame, strip_address_control, with_address_control};
+
+/// Why a PPP frame, packet or option could not be parsed or emitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The input ends before a field.
+    #[error("{what} truncated: {need} octets needed, {have} present")]
+    Truncated {
+        /// The field.
+        what: &'static str,
+        /// Octets needed.
+        need: usize,
+        /// Octets present.
+        have: usize,
+    },
+    /// A length field disagrees with the data.
+    #[error("{what} length {length} is invalid with {available} octets available")]
+    BadLength {
+        /// The structure.
+        what: &'static str,
+        /// The length claimed.
+        length: usize,
+        /// The octets available.
+        available: usize,
+    },
+    /// A configuration option whose Length is below 2, runs past the packet, or does not suit
+    /// its type.
+    #[error("option type {kind} has invalid length {length} ({available} octets available)")]
+    BadOptionLength {
+        /// The option type.
+        kind: u8,
+        /// The length claimed.
+        length: usize,
+        /// The octets available.
+        available: usize,
+    },
+    /// A Protocol field breaks the RFC 1661 §2 encoding rules.
+    #[error("invalid PPP protocol field {0:#06x}")]
+    BadProtocol(u16),
+    /// A one-octet Protocol field while Protocol-Field-Compression is not in force.
+    #[error("compressed protocol field {0:#04x} without negotiated PFC")]
+    UnexpectedCompression(u8),
+    /// A code this protocol does not define.
+    #[error("unknown {protocol} code {code}")]
+    UnknownCode {
+        /// PAP or CHAP.
+        protocol: &'static str,
+        /// The code.
+        code: u8,
+    },
+    /// A value too long for its length field.
+    #[error("{what} of {len} octets exceeds the maximum of {max}")]
+    TooLong {
+        /// The structure.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+}
+
