@@ -3,9 +3,7 @@
 //! LNS.
 //!
 //! Owns: PPP codecs ([`frame`], [`packet`], [`pap`], [`chap`]), the option
-//! negotiation automaton of RFC 1661 §4 shared by LCP and IPCP ([`fsm`]), the authentication phase
-//! ([`auth`]), proxy LCP/authentication ([`proxy`]) and the [`Link`] that ties them together per
-//! RFC 1661 §3.2.
+//! negotiation automaton of RFC 1661 §4 shared by LCP and IPCP ([`fsm`]).
 //!
 //! Must not touch: sockets, tokio, the clock (every call takes `now`), L2TP or PPPoE framing, the
 //! subscriber table (the application verifies credentials and answers), address pools (the
@@ -15,11 +13,15 @@
 
 pub mod chap;
 pub mod frame;
+pub mod fsm;
 pub mod packet;
 pub mod pap;
 
 pub use chap::{chap_md5_response, verify_chap_md5};
-pub use frame::{ProtocolClass, classify, emit_frame, parse_frame, strip_address_control, with_address_control};
+pub use frame::{
+    ProtocolClass, classify, emit_frame, parse_frame, strip_address_control, with_address_control,
+};
+pub use fsm::{NegotiationConfig, State};
 
 /// Why a PPP frame, packet or option could not be parsed or emitted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,4 +82,3 @@ pub enum Error {
         max: usize,
     },
 }
-
