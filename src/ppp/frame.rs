@@ -39,7 +39,7 @@ pub enum ProtocolClass {
     /// the engine never sees it.
     Data,
     /// A protocol the engine negotiates (LCP, PAP, CHAP, IPCP): hand the frame to
-    /// the link.
+    /// [`Link::handle_frame`](super::Link::handle_frame).
     Control,
     /// Anything else. Give it to the engine too: it answers with an LCP Protocol-Reject when the
     /// link is open (RFC 1661 §5.7) and drops it otherwise.
@@ -80,7 +80,7 @@ pub fn with_address_control(frame: &[u8]) -> Vec<u8> {
 /// Reads the Protocol field of a frame, with or without `FF 03` in front.
 ///
 /// `accept_compressed` says whether a one-octet (PFC, RFC 1661 §6.5) Protocol field is allowed;
-/// pass the link's PFC state. Returns the
+/// pass [`Link::accepts_compressed_protocol`](super::Link::accepts_compressed_protocol). Returns the
 /// protocol number and the information field.
 pub fn parse_frame(frame: &[u8], accept_compressed: bool) -> Result<(u16, &[u8]), Error> {
     let body = strip_address_control(frame);

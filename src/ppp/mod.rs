@@ -2,26 +2,61 @@
 //! client (authenticatee) roles, and proxy LCP/authentication (RFC 2661 §4.4.5) for the LAC and the
 //! LNS.
 //!
-//! Owns: PPP codecs ([`frame`], [`packet`], [`pap`], [`chap`]), the option
-//! negotiation automaton of RFC 1661 §4 shared by LCP and IPCP ([`fsm`]).
+//! Owns: PPP codecs ([`frame`], [`packet`], [`lcp`], [`ipcp`], [`pap`], [`chap`]), the option
+//! negotiation automaton of RFC 1661 §4 shared by LCP and IPCP ([`fsm`]), the authentication phase
+//! ([`auth`]), proxy LCP/authentication ([`proxy`]) and the [`Link`] that ties them together per
+//! RFC 1661 §3.2.
 //!
 //! Must not touch: sockets, tokio, the clock (every call takes `now`), L2TP or PPPoE framing, the
 //! subscriber table (the application verifies credentials and answers), address pools (the
 //! application supplies addresses), and data packets on the fast path (the caller routes IPv4
 //! using [`classify`] and [`parse_frame`]; the engine only tells it which protocols are data).
 //!
+//! # Using a link
+//!
+//! ```
+//! use l2tpagg::ppp::{ClientConfig, Event, IpcpClientConfig, Link, LinkConfig, ServerConfig};
+//! # let now = std::time::Instant::now();
+//! let mut server = Link::new(now, LinkConfig::server(ServerConfig::default(), [1; 32]));
+//! let client_cfg = ClientConfig {
+//!     name: b"alice".to_vec(),
+//!     secret: b"secret".to_vec(),
+//!     allow_pap: true,
+//!     allow_chap: true,
+//!     ipcp: IpcpClientConfig::default(),
+//! };
+//! let mut client = Link::new(now, LinkConfig::client(client_cfg, [2; 32]));
+//! // Wire them: every frame one side transmits is handled by the other.
+//! while let Some(frame) = server.poll_transmit() {
+//!     client.handle_frame(now, &frame);
+//! }
+//! # let _ = Event::NetworkDown;
+//! ```
 
+pub mod auth;
 pub mod chap;
 pub mod frame;
 pub mod fsm;
+pub mod ipcp;
+pub mod lcp;
+pub mod link;
 pub mod packet;
 pub mod pap;
+pub mod proxy;
 
+pub use auth::{AuthRequest, AuthVerdict, Credentials};
 pub use chap::{chap_md5_response, verify_chap_md5};
 pub use frame::{
     ProtocolClass, classify, emit_frame, parse_frame, strip_address_control, with_address_control,
 };
 pub use fsm::{NegotiationConfig, State};
+pub use ipcp::{IpcpAssignment, IpcpClientConfig, NetworkInfo};
+pub use lcp::{AuthProtocol, LcpConfig, LcpNegotiated};
+pub use link::{
+    ClientConfig, DownCause, Event, FrameDisposition, Link, LinkConfig, LinkCounters, Phase,
+    RoleConfig, ServerConfig,
+};
+pub use proxy::{ProxyAuthenType, ProxyInfo, ProxyMismatch, ProxyOutcome};
 
 /// Why a PPP frame, packet or option could not be parsed or emitted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,4 +116,18 @@ pub enum Error {
         /// The maximum.
         max: usize,
     },
+}
+
+/// Misuse of the [`Link`] API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The operation needs a server (authenticator) link.
+    #[error("operation needs a server-role link")]
+    NotServer,
+    /// No authentication verdict is awaited.
+    #[error("no authentication request is awaiting a verdict")]
+    NoPendingAuth,
+    /// Proxy information cannot be exported yet.
+    #[error("proxy LCP/authentication not available: {0}")]
+    ProxyNotReady(&'static str),
 }
