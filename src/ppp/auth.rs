@@ -472,9 +472,16 @@ impl ServerAuth {
 #[derive(Debug, Clone)]
 enum ClientState {
     Inactive,
-    PapRequesting { id: u8, transmissions: u32 },
+    PapRequesting {
+        id: u8,
+        transmissions: u32,
+    },
     ChapAwaitingChallenge,
-    ChapResponded { id: u8 },
+    ChapResponded {
+        id: u8,
+        response: [u8; chap::MD5_RESPONSE_LEN],
+        transmissions: u32,
+    },
     Succeeded,
     Failed,
 }
@@ -551,15 +558,51 @@ impl ClientAuth {
 
     pub fn timeout(&mut self, ctx: &mut Ctx<'_>) -> AuthStep {
         *ctx.timer = None;
-        if let ClientState::PapRequesting { id, transmissions } = self.state {
-            if transmissions >= self.cfg.max_configure {
-                return AuthStep::Failed(DownCause::AuthTimeout);
+        match self.state {
+            ClientState::PapRequesting { id, transmissions } => {
+                if transmissions >= self.cfg.max_configure {
+                    return AuthStep::Failed(DownCause::AuthTimeout);
+                }
+                // RFC 1334 §2.2.1: "The Identifier field MUST be changed each time an
+                // Authenticate-Request packet is issued."
+                self.send_pap(ctx, id.wrapping_add(1), transmissions + 1);
             }
-            // RFC 1334 §2.2.1: "The Identifier field MUST be changed each time an
-            // Authenticate-Request packet is issued."
-            self.send_pap(ctx, id.wrapping_add(1), transmissions + 1);
+            ClientState::ChapResponded {
+                id,
+                response,
+                transmissions,
+            } => {
+                if transmissions >= self.cfg.max_configure {
+                    return AuthStep::Failed(DownCause::AuthTimeout);
+                }
+                // The verdict may have been lost. RFC 1994 §4.1 makes the authenticator answer a
+                // repeated Response with the same code, so repeating ours recovers from it.
+                self.send_chap_response(ctx, id, response, transmissions + 1);
+            }
+            _ => {}
         }
         AuthStep::Nothing
+    }
+
+    fn send_chap_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: u8,
+        response: [u8; chap::MD5_RESPONSE_LEN],
+        transmissions: u32,
+    ) {
+        let packet = ChapPacket::Response {
+            id,
+            value: &response,
+            name: &self.name,
+        };
+        push(ctx, protocol::CHAP, packet.to_vec());
+        *ctx.timer = Some(ctx.now + self.cfg.restart_interval);
+        self.state = ClientState::ChapResponded {
+            id,
+            response,
+            transmissions,
+        };
     }
 
     pub fn handle_pap(
@@ -612,29 +655,20 @@ impl ClientAuth {
                 // RFC 1994 §4.1: "Whenever a Challenge packet is received, the peer MUST transmit
                 // a CHAP packet with the Code field set to 2 (Response)", rechallenges included.
                 let response = chap::chap_md5_response(id, &self.secret, value);
-                push(
-                    ctx,
-                    protocol::CHAP,
-                    ChapPacket::Response {
-                        id,
-                        value: &response,
-                        name: &self.name,
-                    }
-                    .to_vec(),
-                );
                 // After a rechallenge the verdict is awaited again; the link ignores a repeated
                 // success and closes on a failure.
-                self.state = ClientState::ChapResponded { id };
+                self.send_chap_response(ctx, id, response, 1);
                 Ok(AuthStep::Nothing)
             }
             ChapPacket::Success { id, message } | ChapPacket::Failure { id, message } => {
                 let ok = packet.first() == Some(&chap::code::SUCCESS);
-                let ClientState::ChapResponded { id: current } = self.state else {
+                let ClientState::ChapResponded { id: current, .. } = self.state else {
                     return Ok(AuthStep::Discarded("CHAP verdict out of phase"));
                 };
                 if id != current {
                     return Ok(AuthStep::Discarded("CHAP verdict for another identifier"));
                 }
+                *ctx.timer = None;
                 self.last_message = message.to_vec();
                 Ok(if ok {
                     self.state = ClientState::Succeeded;
