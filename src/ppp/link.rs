@@ -759,6 +759,7 @@ impl Link {
     pub fn hand_off(&mut self) -> Result<ProxyInfo, LinkError> {
         let info = self.proxy_info()?;
         self.phase = Phase::HandedOff;
+        self.network_up = false;
         self.timers = TimerTable::default();
         self.tx.clear();
         Ok(info)
@@ -1226,6 +1227,16 @@ impl Link {
                 continue;
             }
             break;
+        }
+        // A close before LCP ever opened has no This-Layer-Down to move the phase.
+        let terminating = matches!(self.lcp.state(), State::Closing | State::Stopping);
+        if terminating
+            && matches!(
+                self.phase,
+                Phase::Establish | Phase::Authenticate | Phase::Network
+            )
+        {
+            self.phase = Phase::Terminate;
         }
     }
 
