@@ -660,7 +660,13 @@ fn pap_server_success() {
         !format!("{req:?}").contains("\"pw\""),
         "Debug never shows the password"
     );
+    assert!(d.link.awaiting_verdict());
+    assert_eq!(
+        d.link.auth_request().map(|r| r.name.as_slice()),
+        Some(&b"alice"[..])
+    );
     accept(&mut d);
+    assert!(!d.link.awaiting_verdict());
     let out = d.sent();
     assert_eq!(
         out[0],

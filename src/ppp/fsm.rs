@@ -255,6 +255,17 @@ impl<N: Negotiator> Fsm<N> {
         id
     }
 
+    /// Places the automaton in `state` with one outstanding, unanswered request and the given
+    /// restart count, so the whole §4.1 table can be exercised.
+    #[cfg(test)]
+    fn place(&mut self, state: State, restart_count: u32) {
+        self.state = state;
+        self.restart_count = restart_count;
+        self.last_request = self.neg.request();
+        self.req_id = 0x10;
+        self.answered = false;
+    }
+
     // ----- events (RFC 1661 §4.3) -----
 
     /// Up: the lower layer is ready.
@@ -871,6 +882,311 @@ mod tests {
             h.layers();
             h
         }
+    }
+
+    /// One cell of the RFC 1661 §4.1 table: the packets sent (codes, in order), the layer
+    /// actions, and the new state. `irc` and `zrc` are not observable here and are left out;
+    /// illegal cells ("-") must change nothing.
+    type Cell = (&'static [u8], &'static [LayerEvent], State);
+
+    const STATES: [State; 10] = [
+        State::Initial,
+        State::Starting,
+        State::Closed,
+        State::Stopped,
+        State::Closing,
+        State::Stopping,
+        State::ReqSent,
+        State::AckRcvd,
+        State::AckSent,
+        State::Opened,
+    ];
+
+    #[derive(Debug, Clone, Copy)]
+    enum Ev {
+        Up,
+        Down,
+        Open,
+        Close,
+        ToPlus,
+        ToMinus,
+        RcrPlus,
+        RcrMinus,
+        Rca,
+        Rcn,
+        Rtr,
+        Rta,
+        Ruc,
+        RxjPlus,
+        RxjMinus,
+    }
+
+    fn apply(h: &mut Harness, ev: Ev) {
+        let req = h.fsm.last_request().to_vec();
+        match ev {
+            Ev::Up => h.with(|f, c| f.up(c)),
+            Ev::Down => h.with(|f, c| f.down(c)),
+            Ev::Open => h.with(|f, c| f.open(c)),
+            Ev::Close => h.with(|f, c| f.close(c, b"")),
+            Ev::ToPlus | Ev::ToMinus => h.with(|f, c| f.timeout(c)),
+            Ev::RcrPlus => drop(h.rx(code::CONFIGURE_REQUEST, 0x77, &[1, 3, 0])),
+            Ev::RcrMinus => drop(h.rx(code::CONFIGURE_REQUEST, 0x77, &[1, 3, 9])),
+            Ev::Rca => drop(h.rx(code::CONFIGURE_ACK, 0x10, &req)),
+            Ev::Rcn => drop(h.rx(code::CONFIGURE_NAK, 0x10, &[1, 3, 1])),
+            Ev::Rtr => drop(h.rx(code::TERMINATE_REQUEST, 0x77, &[])),
+            Ev::Rta => drop(h.rx(code::TERMINATE_ACK, 0x77, &[])),
+            Ev::Ruc => drop(h.rx(99, 0x77, &[])),
+            Ev::RxjPlus => drop(h.rx(code::CODE_REJECT, 0x77, &[99, 1, 0, 4])),
+            Ev::RxjMinus => {
+                drop(h.rx(code::CODE_REJECT, 0x77, &[code::CONFIGURE_REQUEST, 1, 0, 4]))
+            }
+        }
+    }
+
+    #[test]
+    fn whole_state_transition_table() {
+        use LayerEvent::{Down as Tld, Finished as Tlf, Started as Tls, Up as Tlu};
+        use State::*;
+        const CR: u8 = code::CONFIGURE_REQUEST;
+        const CA: u8 = code::CONFIGURE_ACK;
+        const CN: u8 = code::CONFIGURE_NAK;
+        const TR: u8 = code::TERMINATE_REQUEST;
+        const TA: u8 = code::TERMINATE_ACK;
+        const CJ: u8 = code::CODE_REJECT;
+        // "-": illegal, nothing happens.
+        fn same(s: State) -> Cell {
+            (&[], &[], s)
+        }
+        let row = |ev: Ev| -> [Option<Cell>; 10] {
+            match ev {
+                Ev::Up => [
+                    Some(same(Closed)),
+                    Some((&[CR], &[], ReqSent)),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                ],
+                Ev::Down => [
+                    None,
+                    None,
+                    Some(same(Initial)),
+                    Some((&[], &[Tls], Starting)),
+                    Some(same(Initial)),
+                    Some(same(Starting)),
+                    Some(same(Starting)),
+                    Some(same(Starting)),
+                    Some(same(Starting)),
+                    Some((&[], &[Tld], Starting)),
+                ],
+                Ev::Open => [
+                    Some((&[], &[Tls], Starting)),
+                    Some(same(Starting)),
+                    Some((&[CR], &[], ReqSent)),
+                    Some(same(Stopped)),
+                    Some(same(Stopping)),
+                    Some(same(Stopping)),
+                    Some(same(ReqSent)),
+                    Some(same(AckRcvd)),
+                    Some(same(AckSent)),
+                    Some(same(Opened)),
+                ],
+                Ev::Close => [
+                    Some(same(Initial)),
+                    Some((&[], &[Tlf], Initial)),
+                    Some(same(Closed)),
+                    Some(same(Closed)),
+                    Some(same(Closing)),
+                    Some(same(Closing)),
+                    Some((&[TR], &[], Closing)),
+                    Some((&[TR], &[], Closing)),
+                    Some((&[TR], &[], Closing)),
+                    Some((&[TR], &[Tld], Closing)),
+                ],
+                Ev::ToPlus => [
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some((&[TR], &[], Closing)),
+                    Some((&[TR], &[], Stopping)),
+                    Some((&[CR], &[], ReqSent)),
+                    Some((&[CR], &[], ReqSent)),
+                    Some((&[CR], &[], AckSent)),
+                    None,
+                ],
+                Ev::ToMinus => [
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some((&[], &[Tlf], Closed)),
+                    Some((&[], &[Tlf], Stopped)),
+                    Some((&[], &[Tlf], Stopped)),
+                    Some((&[], &[Tlf], Stopped)),
+                    Some((&[], &[Tlf], Stopped)),
+                    None,
+                ],
+                Ev::RcrPlus => [
+                    None,
+                    None,
+                    Some((&[TA], &[], Closed)),
+                    Some((&[CR, CA], &[], AckSent)),
+                    Some(same(Closing)),
+                    Some(same(Stopping)),
+                    Some((&[CA], &[], AckSent)),
+                    Some((&[CA], &[Tlu], Opened)),
+                    Some((&[CA], &[], AckSent)),
+                    Some((&[CR, CA], &[Tld], AckSent)),
+                ],
+                Ev::RcrMinus => [
+                    None,
+                    None,
+                    Some((&[TA], &[], Closed)),
+                    Some((&[CR, CN], &[], ReqSent)),
+                    Some(same(Closing)),
+                    Some(same(Stopping)),
+                    Some((&[CN], &[], ReqSent)),
+                    Some((&[CN], &[], AckRcvd)),
+                    Some((&[CN], &[], ReqSent)),
+                    Some((&[CR, CN], &[Tld], ReqSent)),
+                ],
+                Ev::Rca => [
+                    None,
+                    None,
+                    Some((&[TA], &[], Closed)),
+                    Some((&[TA], &[], Stopped)),
+                    Some(same(Closing)),
+                    Some(same(Stopping)),
+                    Some(same(AckRcvd)),
+                    Some((&[CR], &[], ReqSent)),
+                    Some((&[], &[Tlu], Opened)),
+                    Some((&[CR], &[Tld], ReqSent)),
+                ],
+                Ev::Rcn => [
+                    None,
+                    None,
+                    Some((&[TA], &[], Closed)),
+                    Some((&[TA], &[], Stopped)),
+                    Some(same(Closing)),
+                    Some(same(Stopping)),
+                    Some((&[CR], &[], ReqSent)),
+                    Some((&[CR], &[], ReqSent)),
+                    Some((&[CR], &[], AckSent)),
+                    Some((&[CR], &[Tld], ReqSent)),
+                ],
+                Ev::Rtr => [
+                    None,
+                    None,
+                    Some((&[TA], &[], Closed)),
+                    Some((&[TA], &[], Stopped)),
+                    Some((&[TA], &[], Closing)),
+                    Some((&[TA], &[], Stopping)),
+                    Some((&[TA], &[], ReqSent)),
+                    Some((&[TA], &[], ReqSent)),
+                    Some((&[TA], &[], ReqSent)),
+                    Some((&[TA], &[Tld], Stopping)),
+                ],
+                Ev::Rta => [
+                    None,
+                    None,
+                    Some(same(Closed)),
+                    Some(same(Stopped)),
+                    Some((&[], &[Tlf], Closed)),
+                    Some((&[], &[Tlf], Stopped)),
+                    Some(same(ReqSent)),
+                    Some(same(ReqSent)),
+                    Some(same(AckSent)),
+                    Some((&[CR], &[Tld], ReqSent)),
+                ],
+                Ev::Ruc => [
+                    None,
+                    None,
+                    Some((&[CJ], &[], Closed)),
+                    Some((&[CJ], &[], Stopped)),
+                    Some((&[CJ], &[], Closing)),
+                    Some((&[CJ], &[], Stopping)),
+                    Some((&[CJ], &[], ReqSent)),
+                    Some((&[CJ], &[], AckRcvd)),
+                    Some((&[CJ], &[], AckSent)),
+                    Some((&[CJ], &[], Opened)),
+                ],
+                Ev::RxjPlus => [
+                    None,
+                    None,
+                    Some(same(Closed)),
+                    Some(same(Stopped)),
+                    Some(same(Closing)),
+                    Some(same(Stopping)),
+                    Some(same(ReqSent)),
+                    Some(same(AckRcvd)),
+                    Some(same(AckSent)),
+                    Some(same(Opened)),
+                ],
+                Ev::RxjMinus => [
+                    None,
+                    None,
+                    Some((&[], &[Tlf], Closed)),
+                    Some((&[], &[Tlf], Stopped)),
+                    Some((&[], &[Tlf], Closed)),
+                    Some((&[], &[Tlf], Stopped)),
+                    Some((&[], &[Tlf], Stopped)),
+                    Some((&[], &[Tlf], Stopped)),
+                    Some((&[], &[Tlf], Stopped)),
+                    Some((&[TR], &[Tld], Stopping)),
+                ],
+            }
+        };
+        let events = [
+            Ev::Up,
+            Ev::Down,
+            Ev::Open,
+            Ev::Close,
+            Ev::ToPlus,
+            Ev::ToMinus,
+            Ev::RcrPlus,
+            Ev::RcrMinus,
+            Ev::Rca,
+            Ev::Rcn,
+            Ev::Rtr,
+            Ev::Rta,
+            Ev::Ruc,
+            Ev::RxjPlus,
+            Ev::RxjMinus,
+        ];
+        let mut cells = 0;
+        for ev in events {
+            for (i, expected) in row(ev).into_iter().enumerate() {
+                let from = STATES[i];
+                let mut h = Harness::new();
+                let count = if matches!(ev, Ev::ToMinus) { 0 } else { 2 };
+                h.fsm.place(from, count);
+                if from.timer_runs() {
+                    h.timer = Some(h.now + Duration::from_secs(3));
+                }
+                apply(&mut h, ev);
+                let sent: Vec<u8> = std::iter::from_fn(|| h.sent()).map(|s| s.0).collect();
+                let layers = h.layers();
+                let (codes, acts, to): Cell = expected.unwrap_or((&[], &[], from));
+                assert_eq!(
+                    (sent.as_slice(), layers.as_slice(), h.fsm.state()),
+                    (codes, acts, to),
+                    "{ev:?} in {from:?}"
+                );
+                // RFC 1661 §4.1: the Restart timer runs exactly in the states with TO events.
+                assert_eq!(
+                    h.timer.is_some(),
+                    to.timer_runs(),
+                    "timer after {ev:?} in {from:?}"
+                );
+                cells += 1;
+            }
+        }
+        assert_eq!(cells, 150);
     }
 
     #[test]

@@ -801,6 +801,22 @@ impl Link {
         self.counters
     }
 
+    /// Server: the credentials the peer presented (awaiting a verdict or already decided), for
+    /// example to pick a realm or LNS before answering. `None` before the peer presented any and
+    /// on client links.
+    pub fn auth_request(&self) -> Option<&AuthRequest> {
+        match &self.role {
+            RoleState::Server { auth, .. } => auth.presented().map(|(_, r)| r),
+            RoleState::Client { .. } => None,
+        }
+    }
+
+    /// Server: whether [`Link::answer_auth`] is expected.
+    pub fn awaiting_verdict(&self) -> bool {
+        self.phase == Phase::Authenticate
+            && matches!(&self.role, RoleState::Server { auth, .. } if auth.awaiting_verdict())
+    }
+
     /// LNS side: what [`Link::from_proxy`] made of the proxy AVPs.
     pub fn proxy_outcome(&self) -> Option<&ProxyOutcome> {
         self.proxy_outcome.as_ref()
