@@ -3,7 +3,7 @@
 //! Owns: the ten states, the event/action table of RFC 1661 §4.1, the Restart timer and the
 //! Max-Configure, Max-Terminate and Max-Failure counters of §4.6, identifier bookkeeping, and the
 //! Configure/Terminate/Code-Reject packets common to every control protocol. The meaning of options
-//! is delegated to a [`Negotiator`] (one for LCP, one for IPCP), so there is one automaton and two
+//! is delegated to a `Negotiator` (one for LCP, one for IPCP), so there is one automaton and two
 //! option sets. Must not touch: LCP-only codes (Protocol-Reject, Echo, Discard), which the link
 //! handles before calling in, and anything about phases.
 
