@@ -250,8 +250,10 @@ pub struct LinkConfig {
     /// Time allowed for the whole Authenticate phase, the application's verdict included.
     pub auth_timeout: Duration,
     /// Seed of the link's random numbers (Magic-Numbers, CHAP challenges, identifiers). Take it
-    /// from the operating system's CSPRNG in production: CHAP's security rests on unpredictable
-    /// challenges (RFC 1994 §2.3).
+    /// from the operating system's CSPRNG for every link in production: CHAP's security rests on
+    /// unpredictable challenges (RFC 1994 §2.3), and two ends seeded alike draw the same
+    /// Magic-Numbers, which is indistinguishable from a looped-back link (RFC 1661 §6.4) and ends
+    /// with [`DownCause::LoopbackDetected`].
     pub seed: [u8; 32],
 }
 
