@@ -14,9 +14,14 @@
 //!
 //! # Using a link
 //!
+//! A server and a client wired back to back in memory; a real caller moves the frames over an
+//! L2TP or PPPoE session instead, and arms a timer for [`Link::poll_timeout`].
+//!
 //! ```
-//! use l2tpagg::ppp::{ClientConfig, Event, IpcpClientConfig, Link, LinkConfig, ServerConfig};
-//! # let now = std::time::Instant::now();
+//! use std::net::Ipv4Addr;
+//! use l2tpagg::ppp::*;
+//!
+//! let now = std::time::Instant::now(); // sans-IO: any instant will do
 //! let mut server = Link::new(now, LinkConfig::server(ServerConfig::default(), [1; 32]));
 //! let client_cfg = ClientConfig {
 //!     name: b"alice".to_vec(),
@@ -26,11 +31,28 @@
 //!     ipcp: IpcpClientConfig::default(),
 //! };
 //! let mut client = Link::new(now, LinkConfig::client(client_cfg, [2; 32]));
-//! // Wire them: every frame one side transmits is handled by the other.
-//! while let Some(frame) = server.poll_transmit() {
-//!     client.handle_frame(now, &frame);
+//! let pool_address = Ipv4Addr::new(100, 64, 0, 7);
+//! while !(server.is_network_up() && client.is_network_up()) {
+//!     while let Some(frame) = server.poll_transmit() {
+//!         client.handle_frame(now, &frame);
+//!     }
+//!     while let Some(frame) = client.poll_transmit() {
+//!         server.handle_frame(now, &frame);
+//!     }
+//!     while let Some(event) = server.poll_event() {
+//!         if let Event::AuthRequest(request) = event {
+//!             // The application looks the subscriber up and answers.
+//!             let verdict = if request.verify_secret(b"secret") {
+//!                 let network = IpcpAssignment::new(Ipv4Addr::new(100, 64, 0, 1), pool_address);
+//!                 AuthVerdict::Accept { message: "welcome".into(), network }
+//!             } else {
+//!                 AuthVerdict::Reject { message: "denied".into() }
+//!             };
+//!             server.answer_auth(now, verdict).unwrap();
+//!         }
+//!     }
 //! }
-//! # let _ = Event::NetworkDown;
+//! assert_eq!(client.network().unwrap().local, pool_address);
 //! ```
 
 pub mod auth;
