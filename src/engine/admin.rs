@@ -166,7 +166,11 @@ pub struct SessionSpec {
 impl SessionSpec {
     /// The class of line this session may sit on.
     pub fn class(&self) -> LineClass {
-        if self.supplementary { LineClass::Private(self.account) } else { LineClass::Public }
+        if self.supplementary {
+            LineClass::Private(self.account)
+        } else {
+            LineClass::Public
+        }
     }
 }
 
@@ -188,7 +192,9 @@ pub struct Line {
 impl Line {
     /// Capacity not yet given to a tunnel, bit/s.
     pub fn unallocated_bps(&self) -> u64 {
-        self.spec.capacity_bps.saturating_sub(self.tunnel_capacity_bps)
+        self.spec
+            .capacity_bps
+            .saturating_sub(self.tunnel_capacity_bps)
     }
 }
 
@@ -237,7 +243,8 @@ pub struct Tunnel {
 impl Tunnel {
     /// Bandwidth a new session or move could still take, bit/s.
     pub fn free_bps(&self) -> u64 {
-        self.capacity_bps.saturating_sub(self.committed_bps + self.reserved_bps)
+        self.capacity_bps
+            .saturating_sub(self.committed_bps + self.reserved_bps)
     }
 
     /// Session slots still open.
@@ -299,7 +306,11 @@ pub struct Session {
 impl Session {
     /// The class of line this session may sit on.
     pub fn class(&self) -> LineClass {
-        if self.supplementary { LineClass::Private(self.account) } else { LineClass::Public }
+        if self.supplementary {
+            LineClass::Private(self.account)
+        } else {
+            LineClass::Public
+        }
     }
 
     /// Since when it has been where it is.
@@ -494,14 +505,25 @@ impl AdminTable {
             return Err(AdminError::InvalidSpec("tunnel capacity must be positive"));
         }
         if spec.max_sessions_per_tunnel == 0 || spec.max_sessions_per_tunnel > u32::from(u16::MAX) {
-            return Err(AdminError::InvalidSpec("max sessions per tunnel must be in 1..=65535"));
+            return Err(AdminError::InvalidSpec(
+                "max sessions per tunnel must be in 1..=65535",
+            ));
         }
         for line in &spec.lines {
             if !self.lines.contains_key(line) {
-                return Err(AdminError::PeerLineUnknown { peer: spec.id, line: *line });
+                return Err(AdminError::PeerLineUnknown {
+                    peer: spec.id,
+                    line: *line,
+                });
             }
         }
-        self.peers.insert(spec.id, Peer { spec, tunnels: BTreeSet::new() });
+        self.peers.insert(
+            spec.id,
+            Peer {
+                spec,
+                tunnels: BTreeSet::new(),
+            },
+        );
         Ok(())
     }
 
@@ -625,7 +647,9 @@ impl AdminTable {
     pub fn best_fit(&self, peer: PeerId, class: LineClass, level_bps: u64) -> Option<TunnelId> {
         let mut best: Option<(u64, TunnelId)> = None;
         for line in self.lines_for(peer, class) {
-            let Some(set) = self.free_index.get(&(peer, line.spec.id)) else { continue };
+            let Some(set) = self.free_index.get(&(peer, line.spec.id)) else {
+                continue;
+            };
             if let Some(&(free, id)) = set.range((level_bps, TunnelId(0))..).next()
                 && best.is_none_or(|(bf, _)| free < bf)
             {
@@ -660,7 +684,10 @@ impl AdminTable {
             return Err(AdminError::TunnelLimit);
         }
         let id = TunnelId(self.next_tunnel);
-        self.next_tunnel = self.next_tunnel.checked_add(1).ok_or(AdminError::TunnelLimit)?;
+        self.next_tunnel = self
+            .next_tunnel
+            .checked_add(1)
+            .ok_or(AdminError::TunnelLimit)?;
         let capacity = p.spec.tunnel_capacity_bps;
         let tunnel = Tunnel {
             id,
@@ -693,7 +720,10 @@ impl AdminTable {
 
     /// Sets a tunnel's state. Closing requires it to be empty.
     pub fn set_tunnel_state(&mut self, id: TunnelId, state: TunnelState) -> Result<(), AdminError> {
-        let t = self.tunnels.get_mut(&id).ok_or(AdminError::UnknownTunnel(id))?;
+        let t = self
+            .tunnels
+            .get_mut(&id)
+            .ok_or(AdminError::UnknownTunnel(id))?;
         if state == TunnelState::Closing && !t.is_empty() {
             return Err(AdminError::TunnelNotEmpty(id));
         }
@@ -704,7 +734,10 @@ impl AdminTable {
 
     /// Records whether the peer advertised the live-move capability on this tunnel.
     pub fn set_live_move_capable(&mut self, id: TunnelId, capable: bool) -> Result<(), AdminError> {
-        let t = self.tunnels.get_mut(&id).ok_or(AdminError::UnknownTunnel(id))?;
+        let t = self
+            .tunnels
+            .get_mut(&id)
+            .ok_or(AdminError::UnknownTunnel(id))?;
         t.live_move_capable = capable;
         Ok(())
     }
@@ -717,7 +750,10 @@ impl AdminTable {
             return Err(AdminError::TunnelNotEmpty(id));
         }
         self.unfile(id);
-        let t = self.tunnels.remove(&id).ok_or(AdminError::UnknownTunnel(id))?;
+        let t = self
+            .tunnels
+            .remove(&id)
+            .ok_or(AdminError::UnknownTunnel(id))?;
         if let Some(p) = self.peers.get_mut(&t.peer) {
             p.tunnels.remove(&id);
         }
@@ -746,18 +782,30 @@ impl AdminTable {
         if self.sessions.contains_key(&spec.id) {
             return Err(AdminError::DuplicateSession(spec.id));
         }
-        let t = self.tunnels.get(&tunnel).ok_or(AdminError::UnknownTunnel(tunnel))?;
+        let t = self
+            .tunnels
+            .get(&tunnel)
+            .ok_or(AdminError::UnknownTunnel(tunnel))?;
         if !t.accepts_new_sessions() {
-            return Err(AdminError::TunnelState { tunnel, state: t.state });
+            return Err(AdminError::TunnelState {
+                tunnel,
+                state: t.state,
+            });
         }
         if t.peer != spec.peer || t.class != spec.class() {
-            return Err(AdminError::NotAllowed { session: spec.id, tunnel });
+            return Err(AdminError::NotAllowed {
+                session: spec.id,
+                tunnel,
+            });
         }
         if !t.fits(spec.level_bps) {
             return Err(AdminError::NoRoom(tunnel));
         }
         let line = t.line;
-        let t = self.tunnels.get_mut(&tunnel).ok_or(AdminError::UnknownTunnel(tunnel))?;
+        let t = self
+            .tunnels
+            .get_mut(&tunnel)
+            .ok_or(AdminError::UnknownTunnel(tunnel))?;
         let slot = t.sessions.len();
         t.sessions.push(spec.id);
         t.committed_bps += spec.level_bps;
@@ -789,11 +837,17 @@ impl AdminTable {
     /// Removes a session that ended, and records the hole it leaves. A pending move of the session
     /// must have been cancelled first (see [`AdminTable::cancel_reservation`]).
     pub fn remove_session(&mut self, now: Instant, id: SessionId) -> Result<Session, AdminError> {
-        let s = self.sessions.get(&id).ok_or(AdminError::UnknownSession(id))?;
+        let s = self
+            .sessions
+            .get(&id)
+            .ok_or(AdminError::UnknownSession(id))?;
         if s.pending_move.is_some() {
             return Err(AdminError::AlreadyMoving(id));
         }
-        let s = self.sessions.remove(&id).ok_or(AdminError::UnknownSession(id))?;
+        let s = self
+            .sessions
+            .remove(&id)
+            .ok_or(AdminError::UnknownSession(id))?;
         self.detach(now, &s);
         let line = self.tunnels.get(&s.tunnel).map(|t| t.line);
         if let Some(line) = line {
@@ -819,11 +873,17 @@ impl AdminTable {
     /// room for the difference and, when the session is moving, the move's reservation covers the new
     /// level; otherwise nothing changes and [`AdminError::NoRoom`] names the tunnel.
     pub fn set_level(&mut self, id: SessionId, level_bps: u64) -> Result<(), AdminError> {
-        let s = self.sessions.get(&id).ok_or(AdminError::UnknownSession(id))?;
+        let s = self
+            .sessions
+            .get(&id)
+            .ok_or(AdminError::UnknownSession(id))?;
         let old = s.level_bps;
         let tunnel = s.tunnel;
         if level_bps > old {
-            let t = self.tunnels.get(&tunnel).ok_or(AdminError::UnknownTunnel(tunnel))?;
+            let t = self
+                .tunnels
+                .get(&tunnel)
+                .ok_or(AdminError::UnknownTunnel(tunnel))?;
             if t.free_bps() < level_bps - old {
                 return Err(AdminError::NoRoom(tunnel));
             }
@@ -834,7 +894,10 @@ impl AdminTable {
                 return Err(AdminError::NoRoom(r.to));
             }
         }
-        let t = self.tunnels.get_mut(&tunnel).ok_or(AdminError::UnknownTunnel(tunnel))?;
+        let t = self
+            .tunnels
+            .get_mut(&tunnel)
+            .ok_or(AdminError::UnknownTunnel(tunnel))?;
         t.committed_bps = t.committed_bps - old + level_bps;
         let line = t.line;
         if let Some(l) = self.lines.get_mut(&line) {
@@ -862,16 +925,25 @@ impl AdminTable {
         if self.reservations.contains_key(&id) {
             return Err(AdminError::UnknownMove(id));
         }
-        let s = self.sessions.get(&session).ok_or(AdminError::UnknownSession(session))?;
+        let s = self
+            .sessions
+            .get(&session)
+            .ok_or(AdminError::UnknownSession(session))?;
         if s.pending_move.is_some() {
             return Err(AdminError::AlreadyMoving(session));
         }
         let t = self.tunnels.get(&to).ok_or(AdminError::UnknownTunnel(to))?;
         if t.state != TunnelState::Up {
-            return Err(AdminError::TunnelState { tunnel: to, state: t.state });
+            return Err(AdminError::TunnelState {
+                tunnel: to,
+                state: t.state,
+            });
         }
         if !self.allowed(s, t) || s.tunnel == to {
-            return Err(AdminError::NotAllowed { session, tunnel: to });
+            return Err(AdminError::NotAllowed {
+                session,
+                tunnel: to,
+            });
         }
         let reserved_bps = reserved_bps.max(s.level_bps);
         if !t.fits(reserved_bps) {
@@ -886,7 +958,16 @@ impl AdminTable {
         if let Some(s) = self.sessions.get_mut(&session) {
             s.pending_move = Some(id);
         }
-        self.reservations.insert(id, Reservation { id, session, from, to, reserved_bps });
+        self.reservations.insert(
+            id,
+            Reservation {
+                id,
+                session,
+                from,
+                to,
+                reserved_bps,
+            },
+        );
         self.refile(to);
         Ok(())
     }
@@ -897,7 +978,10 @@ impl AdminTable {
         now: Instant,
         id: MoveId,
     ) -> Result<Reservation, AdminError> {
-        let r = self.reservations.remove(&id).ok_or(AdminError::UnknownMove(id))?;
+        let r = self
+            .reservations
+            .remove(&id)
+            .ok_or(AdminError::UnknownMove(id))?;
         self.release_target(now, &r);
         if let Some(s) = self.sessions.get_mut(&r.session) {
             s.pending_move = None;
@@ -914,18 +998,28 @@ impl AdminTable {
         id: MoveId,
         level_bps: u64,
     ) -> Result<Reservation, AdminError> {
-        let r = self.reservations.get(&id).ok_or(AdminError::UnknownMove(id))?.clone();
+        let r = self
+            .reservations
+            .get(&id)
+            .ok_or(AdminError::UnknownMove(id))?
+            .clone();
         if !self.sessions.contains_key(&r.session) {
             return Err(AdminError::UnknownSession(r.session));
         }
         let level_bps = level_bps.min(r.reserved_bps);
         self.reservations.remove(&id);
         self.release_target(now, &r);
-        let mut s = self.sessions.remove(&r.session).ok_or(AdminError::UnknownSession(r.session))?;
+        let mut s = self
+            .sessions
+            .remove(&r.session)
+            .ok_or(AdminError::UnknownSession(r.session))?;
         self.detach(now, &s);
         self.refile(s.tunnel);
         let to_line = self.tunnels.get(&r.to).map(|t| t.line);
-        let t = self.tunnels.get_mut(&r.to).ok_or(AdminError::UnknownTunnel(r.to))?;
+        let t = self
+            .tunnels
+            .get_mut(&r.to)
+            .ok_or(AdminError::UnknownTunnel(r.to))?;
         s.slot = t.sessions.len();
         t.sessions.push(s.id);
         t.committed_bps += level_bps;
@@ -955,7 +1049,9 @@ impl AdminTable {
 
     /// Takes a session out of its tunnel's list and sums, keeping the slot indexes right.
     fn detach(&mut self, now: Instant, s: &Session) {
-        let Some(t) = self.tunnels.get_mut(&s.tunnel) else { return };
+        let Some(t) = self.tunnels.get_mut(&s.tunnel) else {
+            return;
+        };
         let last = t.sessions.len() - 1;
         t.sessions.swap_remove(s.slot);
         t.committed_bps -= s.level_bps;
@@ -989,17 +1085,31 @@ impl AdminTable {
     /// accepts no new session or has no slot.
     fn refile(&mut self, id: TunnelId) {
         self.unfile(id);
-        let Some(t) = self.tunnels.get(&id) else { return };
+        let Some(t) = self.tunnels.get(&id) else {
+            return;
+        };
         if t.accepts_new_sessions() && t.free_slots() > 0 {
             let free = t.free_bps();
-            self.free_index.entry((t.peer, t.line)).or_default().insert((free, id));
+            self.free_index
+                .entry((t.peer, t.line))
+                .or_default()
+                .insert((free, id));
             self.indexed_free.insert(id, free);
         }
     }
 
+    /// Forgets the holes of a tunnel that went away.
+    pub fn forget_holes_in(&mut self, tunnel: TunnelId) {
+        self.holes.retain(|h| h.tunnel != tunnel);
+    }
+
     /// Forgets holes older than `max_age`.
     pub fn expire_holes(&mut self, now: Instant, max_age: Duration) {
-        while self.holes.front().is_some_and(|h| now.saturating_duration_since(h.at) > max_age) {
+        while self
+            .holes
+            .front()
+            .is_some_and(|h| now.saturating_duration_since(h.at) > max_age)
+        {
             self.holes.pop_front();
         }
     }
@@ -1040,7 +1150,10 @@ impl AdminTable {
                 sum += s.level_bps;
             }
             if sum != t.committed_bps {
-                return Err(format!("{} committed {} != sum {sum}", t.id, t.committed_bps));
+                return Err(format!(
+                    "{} committed {} != sum {sum}",
+                    t.id, t.committed_bps
+                ));
             }
             let (rb, rs) = self
                 .reservations
@@ -1065,11 +1178,18 @@ impl AdminTable {
             if t.is_empty() != t.empty_since.is_some() {
                 return Err(format!("{} empty_since disagrees", t.id));
             }
-            let line = self.lines.get(&t.line).ok_or_else(|| format!("{} on unknown line", t.id))?;
+            let line = self
+                .lines
+                .get(&t.line)
+                .ok_or_else(|| format!("{} on unknown line", t.id))?;
             if line.spec.class != t.class || !line.tunnels.contains(&t.id) {
                 return Err(format!("{} disagrees with its line", t.id));
             }
-            if !self.peers.get(&t.peer).is_some_and(|p| p.tunnels.contains(&t.id)) {
+            if !self
+                .peers
+                .get(&t.peer)
+                .is_some_and(|p| p.tunnels.contains(&t.id))
+            {
                 return Err(format!("{} disagrees with its peer", t.id));
             }
             *line_committed.entry(t.line).or_default() += t.committed_bps;
@@ -1080,7 +1200,10 @@ impl AdminTable {
                 return Err(format!("{} free index {filed:?} != {should:?}", t.id));
             }
             if let Some(free) = filed
-                && !self.free_index.get(&(t.peer, t.line)).is_some_and(|s| s.contains(&(free, t.id)))
+                && !self
+                    .free_index
+                    .get(&(t.peer, t.line))
+                    .is_some_and(|s| s.contains(&(free, t.id)))
             {
                 return Err(format!("{} missing from the free index", t.id));
             }
@@ -1099,7 +1222,10 @@ impl AdminTable {
                 return Err(format!("{} sums disagree", l.spec.id));
             }
             if l.tunnel_capacity_bps > l.spec.capacity_bps {
-                return Err(format!("{} gives its tunnels more than its capacity", l.spec.id));
+                return Err(format!(
+                    "{} gives its tunnels more than its capacity",
+                    l.spec.id
+                ));
             }
             if l.tunnels.iter().any(|t| !self.tunnels.contains_key(t)) {
                 return Err(format!("{} lists an unknown tunnel", l.spec.id));
@@ -1109,7 +1235,10 @@ impl AdminTable {
             }
         }
         for p in self.peers.values() {
-            if p.tunnels.iter().any(|t| self.tunnels.get(t).is_none_or(|t| t.peer != p.spec.id)) {
+            if p.tunnels
+                .iter()
+                .any(|t| self.tunnels.get(t).is_none_or(|t| t.peer != p.spec.id))
+            {
                 return Err(format!("{} lists a foreign tunnel", p.spec.id));
             }
         }
@@ -1121,7 +1250,10 @@ impl AdminTable {
             if s.pending_move != Some(r.id) || s.tunnel != r.from || r.from == r.to {
                 return Err(format!("{} disagrees with session {}", r.id, r.session));
             }
-            let to = self.tunnels.get(&r.to).ok_or_else(|| format!("{} to unknown tunnel", r.id))?;
+            let to = self
+                .tunnels
+                .get(&r.to)
+                .ok_or_else(|| format!("{} to unknown tunnel", r.id))?;
             if !self.allowed(s, to) || r.reserved_bps < s.level_bps {
                 return Err(format!("{} target not allowed or too small", r.id));
             }
