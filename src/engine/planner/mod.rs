@@ -723,9 +723,15 @@ impl Planner {
             self.table.set_level(session, requested_bps)?;
             out.granted_bps = requested_bps;
             if requested_bps < previous {
+                // The tunnel now has room to spare: fill it from emptier tunnels or, when it is
+                // itself the emptier one, empty it into the others.
                 let budget = self.event_budget();
                 out.decisions =
                     self.fill_room_inner(now, tunnel, MoveReason::SpareBandwidth, budget);
+                if out.decisions.is_empty() {
+                    out.decisions =
+                        self.evacuate_one(now, tunnel, MoveReason::SpareBandwidth, budget);
+                }
             }
             return Ok(out);
         }
