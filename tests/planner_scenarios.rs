@@ -592,13 +592,17 @@ fn a_raise_beyond_the_tunnel_moves_the_session_where_it_fits() {
     let t1 = place(&mut p, t0, spec(1, 6 * M), true);
     place(&mut p, t0, spec(2, 3 * M), true);
     let t2 = place(&mut p, t0, spec(3, 5 * M), true);
+    // Within the dwell time the level is raised as far as the tunnel allows, and nothing moves.
     let out = p.set_level(t0, SessionId(2), 5 * M).unwrap();
     assert_eq!(out.granted_bps, 4 * M, "raised as far as t1 allows");
+    assert!(out.decisions.is_empty());
+    let out = p.set_level(t0 + DWELL, SessionId(2), 5 * M).unwrap();
+    assert_eq!(out.granted_bps, 4 * M);
     let ms = moves(&out.decisions);
     assert_eq!(ms.len(), 1);
     assert_eq!((ms[0].from, ms[0].to, ms[0].reserved_bps), (t1, t2, 5 * M));
     assert_eq!(ms[0].reason, MoveReason::Grow);
-    p.move_committed(t0, ms[0].id).unwrap();
+    p.move_committed(t0 + DWELL, ms[0].id).unwrap();
     let s = p.table().session(SessionId(2)).unwrap();
     assert_eq!((s.tunnel, s.level_bps), (t2, 5 * M));
     p.table().check_invariants().unwrap();

@@ -149,7 +149,8 @@ pub enum MoveReason {
     SpareBandwidth,
     /// The periodic re-plan toward fewer tunnels.
     Replan,
-    /// The session's level was raised beyond its tunnel's room; it moves where the new level fits.
+    /// The session's level was raised beyond its tunnel's room; it moves where the new level fits
+    /// (once its dwell time has passed, like any other move).
     Grow,
 }
 
@@ -273,6 +274,18 @@ pub enum Decision {
     /// The tunnel is in [`TunnelState::Closing`] from now on.
     CloseTunnel {
         /// The tunnel.
+        tunnel: TunnelId,
+        /// Its peer.
+        peer: PeerId,
+        /// Its line.
+        line: LineId,
+    },
+    /// Open this tunnel (SCCRQ toward `peer` from `line`) and report it with
+    /// [`Planner::tunnel_up`] or [`Planner::tunnel_down`]. The re-plan asks for one when the way to
+    /// fewer tunnels needs a swap that no tunnel has the room to stage; it holds no session yet and
+    /// closes after its linger once the swap is done.
+    OpenTunnel {
+        /// The new tunnel's handle.
         tunnel: TunnelId,
         /// Its peer.
         peer: PeerId,
@@ -881,7 +894,7 @@ impl Planner {
         if !s.customer || !from.live_move_capable || !target.live_move_capable {
             return None;
         }
-        if reason != MoveReason::Grow && !self.dwell_ok(now, s) {
+        if !self.dwell_ok(now, s) {
             return None;
         }
         let reserved = grow_to.unwrap_or(s.level_bps).max(s.level_bps);
@@ -1204,7 +1217,7 @@ impl Planner {
         );
         let mut out = Vec::new();
         let groups = self.groups();
-        for ((peer, _class), tunnels) in groups {
+        for ((peer, class), tunnels) in groups {
             if budget == 0 {
                 break;
             }
@@ -1216,7 +1229,10 @@ impl Planner {
                 slots: p.spec.max_sessions_per_tunnel,
             };
             let bins = self.bins(now, &tunnels);
-            let moves = plan_group(&bins, fresh);
+            let (moves, need_buffer) = plan_group(&bins, fresh);
+            if need_buffer && let Some(d) = self.open_buffer(now, peer, class) {
+                out.push(d);
+            }
             for (sid, to) in moves {
                 if budget == 0 {
                     break;
@@ -1228,6 +1244,38 @@ impl Planner {
             }
         }
         out
+    }
+
+    /// Opens an empty tunnel for a group whose path to fewer tunnels needs a swap that no tunnel has
+    /// the room to stage, unless the group already has an empty tunnel (up or opening) or a move in
+    /// flight. The swap then goes through it; it empties again and closes after its linger.
+    fn open_buffer(&mut self, now: Instant, peer: PeerId, class: LineClass) -> Option<Decision> {
+        let busy = self.table.tunnels_of_peer(peer).any(|t| {
+            t.class == class && (t.reserved_slots > 0 || (t.is_empty() && t.accepts_new_sessions()))
+        });
+        if busy {
+            return None;
+        }
+        let mut lines: Vec<(bool, i64, usize, LineId)> = self
+            .table
+            .lines_for(peer, class)
+            .enumerate()
+            .map(|(i, l)| (l.tunnels.is_empty(), l.spec.cost, i, l.spec.id))
+            .collect();
+        lines.sort();
+        for (_, _, _, line) in lines {
+            if let Ok(tunnel) = self.table.open_tunnel(now, peer, line) {
+                self.stats.tunnels_opened += 1;
+                self.released_lines.remove(&line);
+                tracing::info!(
+                    target: "l2tpagg::planner",
+                    tunnel = tunnel.0, peer = peer.0, line = line.0,
+                    "opening a buffer tunnel to stage a swap"
+                );
+                return Some(Decision::OpenTunnel { tunnel, peer, line });
+            }
+        }
+        None
     }
 
     /// Groups of tunnels between which sessions may move: same peer, same line class, up, capable.
@@ -1420,14 +1468,109 @@ impl Planner {
 }
 
 /// The re-plan of one group (see [`Planner::replan`]): the moves to make, in order.
-fn plan_group(bins: &[Bin], fresh: PackBin) -> Vec<(SessionId, TunnelId)> {
+/// The second value is `true` when the group needs an empty tunnel to stage a swap.
+fn plan_group(bins: &[Bin], fresh: PackBin) -> (Vec<(SessionId, TunnelId)>, bool) {
     let in_use = bins.iter().filter(|b| b.count > 0).count();
     let (evac_moves, emptied) = evacuate(bins);
     let ffd = ffd_target(bins, fresh);
     match ffd {
-        Some((ffd_count, moves)) if in_use - emptied > ffd_count => moves,
-        _ => evac_moves,
+        Some((ffd_count, moves)) if in_use - emptied > ffd_count => {
+            let steps = feasible_steps(bins, &moves);
+            let stuck = steps.is_empty() && !moves.is_empty();
+            (steps, stuck)
+        }
+        _ => (evac_moves, false),
     }
+}
+
+/// The moves toward a target packing that can start now (make before break: the target needs the
+/// room while the session still holds its old place), in order. When none can, the target packing
+/// needs a swap (tunnel A waits for a session of B to leave while B waits for one of A); then one
+/// session blocking a waiting move steps aside into another tunnel that has room now (one in use if
+/// possible, else an empty one still up), which frees its place for the next round. When no tunnel
+/// has that room the swap cannot be made live and the group stays as it is.
+fn feasible_steps(bins: &[Bin], moves: &[TargetMove]) -> Vec<(SessionId, TunnelId)> {
+    let mut free: Vec<u64> = bins
+        .iter()
+        .map(|b| b.capacity.saturating_sub(b.used))
+        .collect();
+    let mut slots: Vec<u32> = bins
+        .iter()
+        .map(|b| b.max_sessions.saturating_sub(b.count))
+        .collect();
+    let mut out = Vec::new();
+    for m in moves {
+        if slots[m.to] > 0 && free[m.to] >= m.level {
+            free[m.to] -= m.level;
+            slots[m.to] -= 1;
+            out.push((m.session, bins[m.to].tunnel));
+        }
+    }
+    if !out.is_empty() {
+        return out;
+    }
+    let leaving: HashMap<SessionId, usize> = moves.iter().map(|m| (m.session, m.to)).collect();
+    for waiting in moves {
+        let blocked = waiting.to;
+        for &(sid, level) in &bins[blocked].movable {
+            if !leaving.contains_key(&sid) {
+                continue;
+            }
+            // Prefer a tunnel in use; an empty one still up (lingering) serves as a buffer when
+            // no tunnel in use has the room.
+            let aside = (0..bins.len())
+                .filter(|&b| b != blocked && slots[b] > 0 && free[b] >= level)
+                .min_by_key(|&b| (bins[b].count == 0, free[b], bins[b].tunnel));
+            if let Some(b) = aside {
+                return vec![(sid, bins[b].tunnel)];
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// One move toward a target packing, by bin index.
+#[derive(Debug, Clone, Copy)]
+struct TargetMove {
+    session: SessionId,
+    level: u64,
+    from: usize,
+    to: usize,
+}
+
+/// Sessions of equal level are interchangeable: what the target packing fixes is how many of each
+/// level each tunnel holds, not which session. Cancels the moves that only swap equal levels between
+/// tunnels (first-fit decreasing breaks ties arbitrarily, and acting on that would move sessions back
+/// and forth between rounds), and pairs the rest so each level's flow goes straight from the tunnels
+/// that have too many to those that have too few.
+fn cancel_equal_swaps(mut moves: Vec<TargetMove>) -> Vec<TargetMove> {
+    moves.sort_by(|a, b| b.level.cmp(&a.level).then(a.session.cmp(&b.session)));
+    let mut out = Vec::with_capacity(moves.len());
+    for same in moves.chunk_by(|a, b| a.level == b.level) {
+        let mut net: BTreeMap<usize, i64> = BTreeMap::new();
+        for m in same {
+            *net.entry(m.from).or_default() += 1;
+            *net.entry(m.to).or_default() -= 1;
+        }
+        let mut sources: Vec<&TargetMove> = Vec::new();
+        let mut sent: BTreeMap<usize, i64> = BTreeMap::new();
+        for m in same {
+            let n = net.get(&m.from).copied().unwrap_or(0);
+            let k = sent.entry(m.from).or_default();
+            if *k < n {
+                *k += 1;
+                sources.push(m);
+            }
+        }
+        let sinks = net
+            .iter()
+            .filter(|&(_, &n)| n < 0)
+            .flat_map(|(&b, &n)| std::iter::repeat_n(b, usize::try_from(-n).unwrap_or(0)));
+        for (m, to) in sources.into_iter().zip(sinks) {
+            out.push(TargetMove { to, ..*m });
+        }
+    }
+    out
 }
 
 /// Empties whole tunnels, least used first, into the others by best fit. Returns the moves and how
@@ -1441,9 +1584,10 @@ fn evacuate(bins: &[Bin]) -> (Vec<(SessionId, TunnelId)>, usize) {
         .iter()
         .map(|b| b.max_sessions.saturating_sub(b.count))
         .collect();
+    // Only tunnels in use take sessions: moving into an empty tunnel saves nothing.
     let mut targets: BTreeSet<(u64, usize)> = BTreeSet::new();
     for i in 0..bins.len() {
-        if slots[i] > 0 {
+        if slots[i] > 0 && bins[i].count > 0 {
             targets.insert((free[i], i));
         }
     }
@@ -1502,14 +1646,17 @@ fn evacuate(bins: &[Bin]) -> (Vec<(SessionId, TunnelId)>, usize) {
 /// tunnels that packing uses and the moves toward it, its fresh bins mapped onto the existing
 /// tunnels without pinned content that share the most bandwidth with them. `None` when it would need
 /// more tunnels than exist.
-fn ffd_target(bins: &[Bin], fresh: PackBin) -> Option<(usize, Vec<(SessionId, TunnelId)>)> {
+fn ffd_target(bins: &[Bin], fresh: PackBin) -> Option<(usize, Vec<TargetMove>)> {
     let mut pinned: Vec<usize> = (0..bins.len())
         .filter(|&i| bins[i].pinned_count > 0)
         .collect();
     pinned.sort_by_key(|&i| bins[i].tunnel);
+    // Fresh bins map onto tunnels in use only: when this packing is chosen it needs fewer tunnels
+    // than are in use, so there are always enough, and no session moves into an empty tunnel.
     let open: Vec<usize> = (0..bins.len())
         .filter(|&i| {
             bins[i].pinned_count == 0
+                && bins[i].count > 0
                 && bins[i].capacity == fresh.room_bps
                 && bins[i].max_sessions == fresh.slots
         })
@@ -1565,10 +1712,15 @@ fn ffd_target(bins: &[Bin], fresh: PackBin) -> Option<(usize, Vec<(SessionId, Tu
             fresh_to[a - given.len()]?
         };
         if target != cur {
-            moves.push((sid, bins[target].tunnel));
+            moves.push(TargetMove {
+                session: sid,
+                level: items[k].1,
+                from: cur,
+                to: target,
+            });
         }
     }
-    Some((count, moves))
+    Some((count, cancel_equal_swaps(moves)))
 }
 
 /// L1 and L2 for one set of levels.
