@@ -433,6 +433,35 @@ pub enum AdminError {
     UnknownMove(MoveId),
 }
 
+/// Hashes the table's integer IDs with one multiply (Fibonacci hashing). The IDs are ours or the
+/// integrator's, never a peer's, so SipHash's defence against chosen keys buys nothing here, while
+/// the session map is hit once per session in every re-plan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(u64::from(x));
+    }
+}
+
+/// A hash map keyed by table IDs.
+pub type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// Which tunnels the free-room index holds: those that take new sessions and have a free slot.
 type FreeIndexKey = (PeerId, LineId);
 
@@ -442,11 +471,11 @@ pub struct AdminTable {
     lines: BTreeMap<LineId, Line>,
     peers: BTreeMap<PeerId, Peer>,
     tunnels: BTreeMap<TunnelId, Tunnel>,
-    sessions: HashMap<SessionId, Session>,
+    sessions: IdMap<SessionId, Session>,
     /// Per (peer, line): `(free_bps, tunnel)` of every tunnel that accepts new sessions and has a slot.
-    free_index: HashMap<FreeIndexKey, BTreeSet<(u64, TunnelId)>>,
+    free_index: IdMap<FreeIndexKey, BTreeSet<(u64, TunnelId)>>,
     /// The key each tunnel is filed under in `free_index`, if it is filed.
-    indexed_free: HashMap<TunnelId, u64>,
+    indexed_free: IdMap<TunnelId, u64>,
     reservations: BTreeMap<MoveId, Reservation>,
     holes: VecDeque<Hole>,
     hole_capacity: usize,
@@ -462,9 +491,9 @@ impl AdminTable {
             lines: BTreeMap::new(),
             peers: BTreeMap::new(),
             tunnels: BTreeMap::new(),
-            sessions: HashMap::new(),
-            free_index: HashMap::new(),
-            indexed_free: HashMap::new(),
+            sessions: IdMap::default(),
+            free_index: IdMap::default(),
+            indexed_free: IdMap::default(),
             reservations: BTreeMap::new(),
             holes: VecDeque::new(),
             hole_capacity,

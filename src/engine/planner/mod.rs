@@ -1307,7 +1307,8 @@ impl Planner {
                 movable: Vec::new(),
             };
             for s in self.table.sessions_in(id) {
-                if self.movable(now, s) {
+                // The group holds only up, capable tunnels: no need to look the tunnel up again.
+                if s.customer && s.pending_move.is_none() && self.dwell_ok(now, s) {
                     bin.movable.push((s.id, s.level_bps));
                 } else {
                     bin.pinned_used += s.level_bps;
