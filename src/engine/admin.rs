@@ -1297,3 +1297,215 @@ impl AdminTable {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::clock::test_epoch;
+
+    const M: u64 = 1_000_000;
+
+    fn table() -> AdminTable {
+        let now = test_epoch();
+        let mut t = AdminTable::new(10, 4);
+        for (id, class) in [
+            (1, LineClass::Public),
+            (2, LineClass::Private(AccountId(9))),
+        ] {
+            t.add_line(
+                now,
+                LineSpec {
+                    id: LineId(id),
+                    name: format!("l{id}"),
+                    capacity_bps: 30 * M,
+                    cost: 1,
+                    class,
+                },
+            )
+            .unwrap();
+        }
+        t.add_peer(PeerSpec {
+            id: PeerId(1),
+            name: "lns".into(),
+            lines: vec![LineId(1), LineId(2)],
+            tunnel_capacity_bps: 10 * M,
+            max_sessions_per_tunnel: 3,
+            max_tunnels: 10,
+        })
+        .unwrap();
+        t
+    }
+
+    fn spec(id: u64, level: u64) -> SessionSpec {
+        SessionSpec {
+            id: SessionId(id),
+            subscriber: Arc::from("u"),
+            peer: PeerId(1),
+            account: AccountId(id),
+            customer: true,
+            supplementary: false,
+            level_bps: level,
+        }
+    }
+
+    #[test]
+    fn best_fit_uses_the_free_room_index() {
+        let now = test_epoch();
+        let mut t = table();
+        let a = t.open_tunnel(now, PeerId(1), LineId(1)).unwrap();
+        let b = t.open_tunnel(now, PeerId(1), LineId(1)).unwrap();
+        t.insert_session(now, &spec(1, 7 * M), a).unwrap();
+        t.insert_session(now, &spec(2, 4 * M), b).unwrap();
+        assert_eq!(t.best_fit(PeerId(1), LineClass::Public, 3 * M), Some(a));
+        assert_eq!(t.best_fit(PeerId(1), LineClass::Public, 4 * M), Some(b));
+        assert_eq!(t.best_fit(PeerId(1), LineClass::Public, 7 * M), None);
+        // Private lines are searched only for their account's sessions.
+        assert_eq!(
+            t.best_fit(PeerId(1), LineClass::Private(AccountId(9)), M),
+            None
+        );
+        // A tunnel whose slots are full leaves the index.
+        t.insert_session(now, &spec(3, M), b).unwrap();
+        t.insert_session(now, &spec(4, M), b).unwrap();
+        assert_eq!(t.best_fit(PeerId(1), LineClass::Public, M), Some(a));
+        t.check_invariants().unwrap();
+        // Draining tunnels take no new sessions.
+        t.set_tunnel_state(a, TunnelState::Draining).unwrap();
+        assert_eq!(t.best_fit(PeerId(1), LineClass::Public, M), None);
+        t.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn limits_and_constraints_are_enforced() {
+        let now = test_epoch();
+        let mut t = table();
+        let a = t.open_tunnel(now, PeerId(1), LineId(1)).unwrap();
+        t.open_tunnel(now, PeerId(1), LineId(1)).unwrap();
+        t.open_tunnel(now, PeerId(1), LineId(1)).unwrap();
+        assert_eq!(
+            t.open_tunnel(now, PeerId(1), LineId(1)),
+            Err(AdminError::LineFull(LineId(1)))
+        );
+        let supp = SessionSpec {
+            supplementary: true,
+            ..spec(5, M)
+        };
+        assert!(matches!(
+            t.insert_session(now, &supp, a),
+            Err(AdminError::NotAllowed { .. })
+        ));
+        assert_eq!(
+            t.insert_session(now, &spec(6, 11 * M), a),
+            Err(AdminError::NoRoom(a))
+        );
+        t.insert_session(now, &spec(7, 9 * M), a).unwrap();
+        assert_eq!(
+            t.set_level(SessionId(7), 11 * M),
+            Err(AdminError::NoRoom(a))
+        );
+        assert_eq!(t.remove_tunnel(now, a), Err(AdminError::TunnelNotEmpty(a)));
+        assert_eq!(
+            t.set_tunnel_state(a, TunnelState::Closing),
+            Err(AdminError::TunnelNotEmpty(a))
+        );
+        t.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn the_invariant_checker_catches_corruption() {
+        let now = test_epoch();
+        let mut good = table();
+        let a = good.open_tunnel(now, PeerId(1), LineId(1)).unwrap();
+        let b = good.open_tunnel(now, PeerId(1), LineId(1)).unwrap();
+        good.set_tunnel_state(a, TunnelState::Up).unwrap();
+        good.set_tunnel_state(b, TunnelState::Up).unwrap();
+        good.insert_session(now, &spec(1, 6 * M), a).unwrap();
+        good.insert_session(now, &spec(2, 3 * M), b).unwrap();
+        good.reserve(MoveId(1), SessionId(2), a, 3 * M).unwrap();
+        good.check_invariants().unwrap();
+
+        let corruptions: Vec<(&str, Box<dyn Fn(&mut AdminTable)>)> = vec![
+            (
+                "over capacity",
+                Box::new(move |t| t.tunnels.get_mut(&a).unwrap().capacity_bps = 8 * M),
+            ),
+            (
+                "committed sum",
+                Box::new(move |t| t.tunnels.get_mut(&b).unwrap().committed_bps += 1),
+            ),
+            (
+                "listed twice",
+                Box::new(move |t| t.tunnels.get_mut(&b).unwrap().sessions.push(SessionId(1))),
+            ),
+            (
+                "session unlisted",
+                Box::new(move |t| t.tunnels.get_mut(&b).unwrap().sessions.clear()),
+            ),
+            (
+                "reservation sum",
+                Box::new(move |t| t.tunnels.get_mut(&a).unwrap().reserved_bps = 0),
+            ),
+            (
+                "stale index",
+                Box::new(move |t| {
+                    t.indexed_free.insert(a, 123);
+                }),
+            ),
+            (
+                "private line",
+                Box::new(|t| t.sessions.get_mut(&SessionId(1)).unwrap().supplementary = true),
+            ),
+            (
+                "dangling move",
+                Box::new(|t| {
+                    t.sessions.get_mut(&SessionId(1)).unwrap().pending_move = Some(MoveId(9))
+                }),
+            ),
+            (
+                "line sums",
+                Box::new(|t| t.lines.get_mut(&LineId(1)).unwrap().committed_bps = 0),
+            ),
+        ];
+        for (what, corrupt) in corruptions {
+            let mut t = good.clone();
+            corrupt(&mut t);
+            assert!(t.check_invariants().is_err(), "{what} not caught");
+        }
+    }
+
+    #[test]
+    fn commit_and_cancel_keep_the_books() {
+        let now = test_epoch();
+        let mut t = table();
+        let a = t.open_tunnel(now, PeerId(1), LineId(1)).unwrap();
+        let b = t.open_tunnel(now, PeerId(1), LineId(1)).unwrap();
+        t.set_tunnel_state(a, TunnelState::Up).unwrap();
+        t.set_tunnel_state(b, TunnelState::Up).unwrap();
+        for (id, tun) in [(1, a), (2, a), (3, b)] {
+            t.insert_session(now, &spec(id, 2 * M), tun).unwrap();
+        }
+        t.reserve(MoveId(1), SessionId(1), b, 2 * M).unwrap();
+        assert_eq!(
+            t.reserve(MoveId(2), SessionId(1), b, 2 * M),
+            Err(AdminError::AlreadyMoving(SessionId(1)))
+        );
+        assert_eq!(
+            t.remove_session(now, SessionId(1)).map(|_| ()),
+            Err(AdminError::AlreadyMoving(SessionId(1)))
+        );
+        t.cancel_reservation(now, MoveId(1)).unwrap();
+        assert_eq!(t.session(SessionId(1)).unwrap().tunnel, a);
+        t.reserve(MoveId(3), SessionId(1), b, 2 * M).unwrap();
+        t.commit_move(now, MoveId(3), 2 * M).unwrap();
+        let s = t.session(SessionId(1)).unwrap();
+        assert_eq!((s.tunnel, s.last_moved_at), (b, Some(now)));
+        assert_eq!(t.tunnel(a).unwrap().committed_bps, 2 * M);
+        assert_eq!(t.tunnel(b).unwrap().committed_bps, 4 * M);
+        t.check_invariants().unwrap();
+        // The swap-removal keeps slots right for the session left behind.
+        t.remove_session(now, SessionId(2)).unwrap();
+        assert!(t.tunnel(a).unwrap().is_empty());
+        assert_eq!(t.holes().count(), 1);
+        t.check_invariants().unwrap();
+    }
+}
