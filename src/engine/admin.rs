@@ -1424,7 +1424,8 @@ mod tests {
         good.reserve(MoveId(1), SessionId(2), a, 3 * M).unwrap();
         good.check_invariants().unwrap();
 
-        let corruptions: Vec<(&str, Box<dyn Fn(&mut AdminTable)>)> = vec![
+        type Corruption = Box<dyn Fn(&mut AdminTable)>;
+        let corruptions: Vec<(&str, Corruption)> = vec![
             (
                 "over capacity",
                 Box::new(move |t| t.tunnels.get_mut(&a).unwrap().capacity_bps = 8 * M),
