@@ -271,7 +271,8 @@ pub enum Decision {
         cause: MoveFailure,
     },
     /// Close this empty tunnel with StopCCN (RFC 2661 §5.7), then call [`Planner::tunnel_closed`].
-    /// The tunnel is in [`TunnelState::Closing`] from now on.
+    /// The tunnel is in [`TunnelState::Closing`] from now on. It may still be opening (its sessions
+    /// left before it came up): then abandon the establishment the same way.
     CloseTunnel {
         /// The tunnel.
         tunnel: TunnelId,
