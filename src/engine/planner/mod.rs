@@ -57,7 +57,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::admin::{
-    AdminError, AdminTable, LineClass, LineId, LineSpec, MoveId, PeerId, PeerSpec, Session,
+    AdminError, AdminTable, IdMap, LineClass, LineId, LineSpec, MoveId, PeerId, PeerSpec, Session,
     SessionId, SessionSpec, TunnelId, TunnelState,
 };
 
@@ -1217,8 +1217,9 @@ impl Planner {
                 .saturating_sub(self.pending.len()),
         );
         let mut out = Vec::new();
-        let groups = self.groups();
-        for ((peer, class), tunnels) in groups {
+        let groups: Vec<((PeerId, LineClass), Vec<TunnelId>)> = self.groups().into_iter().collect();
+        let all_bins = self.bins(now, &groups);
+        for (((peer, class), _), bins) in groups.into_iter().zip(all_bins) {
             if budget == 0 {
                 break;
             }
@@ -1229,7 +1230,6 @@ impl Planner {
                 room_bps: p.spec.tunnel_capacity_bps,
                 slots: p.spec.max_sessions_per_tunnel,
             };
-            let bins = self.bins(now, &tunnels);
             let (moves, need_buffer) = plan_group(&bins, fresh);
             if need_buffer && let Some(d) = self.open_buffer(now, peer, class) {
                 out.push(d);
@@ -1291,36 +1291,50 @@ impl Planner {
         groups
     }
 
-    fn bins(&self, now: Instant, tunnels: &[TunnelId]) -> Vec<Bin> {
-        let mut bins = Vec::with_capacity(tunnels.len());
-        for &id in tunnels {
-            let Some(t) = self.table.tunnel(id) else {
+    /// The bins of every group. Sessions are classified in one pass over the session rows, in
+    /// storage order, rather than one lookup per session through its tunnel: with 100,000 sessions
+    /// the random lookups were most of the re-plan's time.
+    fn bins(&self, now: Instant, groups: &[((PeerId, LineClass), Vec<TunnelId>)]) -> Vec<Vec<Bin>> {
+        let mut where_: IdMap<TunnelId, (usize, usize)> = IdMap::default();
+        let mut all: Vec<Vec<Bin>> = Vec::with_capacity(groups.len());
+        for (g, (_, tunnels)) in groups.iter().enumerate() {
+            let mut bins = Vec::with_capacity(tunnels.len());
+            for &id in tunnels {
+                let Some(t) = self.table.tunnel(id) else {
+                    continue;
+                };
+                where_.insert(id, (g, bins.len()));
+                bins.push(Bin {
+                    tunnel: id,
+                    capacity: t.capacity_bps,
+                    max_sessions: t.max_sessions,
+                    used: t.used_bps(),
+                    count: t.sessions.len() as u32 + t.reserved_slots,
+                    pinned_used: t.reserved_bps,
+                    pinned_count: t.reserved_slots,
+                    movable: Vec::new(),
+                });
+            }
+            all.push(bins);
+        }
+        for s in self.table.sessions() {
+            let Some(&(g, b)) = where_.get(&s.tunnel) else {
                 continue;
             };
-            let mut bin = Bin {
-                tunnel: id,
-                capacity: t.capacity_bps,
-                max_sessions: t.max_sessions,
-                used: t.used_bps(),
-                count: t.sessions.len() as u32 + t.reserved_slots,
-                pinned_used: t.reserved_bps,
-                pinned_count: t.reserved_slots,
-                movable: Vec::new(),
-            };
-            for s in self.table.sessions_in(id) {
-                // The group holds only up, capable tunnels: no need to look the tunnel up again.
-                if s.customer && s.pending_move.is_none() && self.dwell_ok(now, s) {
-                    bin.movable.push((s.id, s.level_bps));
-                } else {
-                    bin.pinned_used += s.level_bps;
-                    bin.pinned_count += 1;
-                }
+            let bin = &mut all[g][b];
+            // Groups hold only up, capable tunnels: no need to look the tunnel up again.
+            if s.customer && s.pending_move.is_none() && self.dwell_ok(now, s) {
+                bin.movable.push((s.id, s.level_bps));
+            } else {
+                bin.pinned_used += s.level_bps;
+                bin.pinned_count += 1;
             }
-            bin.movable
-                .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            bins.push(bin);
         }
-        bins
+        for bin in all.iter_mut().flatten() {
+            bin.movable
+                .sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        }
+        all
     }
 
     // ------------------------------------------------------------------ reporting
