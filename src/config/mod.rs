@@ -1,1 +1,5 @@
 //! TODO
+pub(crate) mod document;
+pub mod error;
+pub mod secret;
+pub mod units;
