@@ -138,15 +138,18 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// An L2TP tunnel secret (RFC 2661 §4.4.3, §5.1.1): shared with the peer, used in cleartext for
-/// the Challenge Response and for hiding AVPs (§4.3).
-#[derive(Clone, PartialEq, Eq)]
-pub struct TunnelSecret(Box<[u8]>);
+/// Key material that must be used in cleartext and never printed: L2TP tunnel secrets (RFC 2661
+/// §4.4.3, §5.1.1: the Challenge Response and hidden AVPs, §4.3) and the PPPoE AC-Cookie key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SecretBytes(Box<[u8]>);
 
-impl TunnelSecret {
+/// An L2TP tunnel secret.
+pub type TunnelSecret = SecretBytes;
+
+impl SecretBytes {
     /// Wraps secret bytes.
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
-        TunnelSecret(secret.as_ref().into())
+        SecretBytes(secret.as_ref().into())
     }
 
     /// The secret bytes.
@@ -155,9 +158,9 @@ impl TunnelSecret {
     }
 }
 
-impl fmt::Debug for TunnelSecret {
+impl fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TunnelSecret(<redacted>)")
+        f.write_str("SecretBytes(<redacted>)")
     }
 }
 

@@ -274,6 +274,89 @@ pub fn opt_byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::
 }
 
 // ---------------------------------------------------------------------------------------------
+// Integers with bounds
+
+/// serde helper: an integer that must lie in `MIN ..= MAX`, converted to `T`. Out-of-range values
+/// (zero and negative limits included) get one uniform message naming the bounds.
+pub fn ranged<'de, D, const MIN: i64, const MAX: i64, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    let v = i64::deserialize(d).map_err(|e: D::Error| {
+        de::Error::custom(format!("{e}; expected an integer between {MIN} and {MAX}"))
+    })?;
+    check_range(v, MIN, MAX)
+        .map_err(de::Error::custom)
+        .and_then(|v| T::try_from(v).map_err(|_| de::Error::custom("integer out of range")))
+}
+
+/// serde helper: like [`ranged`] for an optional key.
+pub fn opt_ranged<'de, D, const MIN: i64, const MAX: i64, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    ranged::<D, MIN, MAX, T>(d).map(Some)
+}
+
+/// The message for an integer outside its bounds, or the integer.
+pub fn check_range(v: i64, min: i64, max: i64) -> Result<i64, String> {
+    if v < min || v > max {
+        let why = if v <= 0 && min >= 1 {
+            if v < 0 {
+                "must not be negative"
+            } else {
+                "must not be zero"
+            }
+        } else {
+            "out of range"
+        };
+        if max == i64::MAX {
+            Err(format!("{why}: expected at least {min}, got {v}"))
+        } else {
+            Err(format!("{why}: expected {min} to {max}, got {v}"))
+        }
+    } else {
+        Ok(v)
+    }
+}
+
+/// serde helper: an amount of money in integer minor units of the configured currency. Floating
+/// point is refused; negative amounts are refused.
+pub fn money<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an amount in integer minor units (e.g. 1999 for 19.99)")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+            if v < 0 {
+                Err(E::custom(format!("amounts must not be negative, got {v}")))
+            } else {
+                Ok(v)
+            }
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("amount too large"))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+            Err(E::custom(format!(
+                "amounts are integers in minor units of the currency, never fractions (got {v}); \
+                 e.g. write 1999 for 19.99"
+            )))
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// serde helper: an optional amount of money.
+pub fn opt_money<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    money(d).map(Some)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Addresses
 
 /// A UDP endpoint; a bare address means the L2TP port 1701.
@@ -577,6 +660,23 @@ mod tests {
             parse_duration("soon")
                 .unwrap_err()
                 .contains("invalid duration")
+        );
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(check_range(5, 1, 10), Ok(5));
+        assert_eq!(
+            check_range(0, 1, 10).unwrap_err(),
+            "must not be zero: expected 1 to 10, got 0"
+        );
+        assert_eq!(
+            check_range(-3, 1, i64::MAX).unwrap_err(),
+            "must not be negative: expected at least 1, got -3"
+        );
+        assert_eq!(
+            check_range(11, 1, 10).unwrap_err(),
+            "out of range: expected 1 to 10, got 11"
         );
     }
 
