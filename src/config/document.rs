@@ -95,16 +95,27 @@ impl<'t> Document<'t> {
             root: Spanned::new(span, DeValue::Table(table.into_inner())),
             span_index: OnceLock::new(),
         };
-        let diags = syntax_errors
+        let mut diags: Vec<Diagnostic> = syntax_errors
             .into_iter()
             .map(|e| {
                 let offset = e.span().map(|s| s.start);
+                // The tree around a syntax error is a guess; name only the table path, which the
+                // headers fix, not array positions inside the broken value.
                 let key = offset
-                    .map(|o| path_string(&containing_path(&doc.root, o)))
+                    .map(|o| {
+                        let path = containing_path(&doc.root, o);
+                        let keys: Vec<Seg> = path
+                            .into_iter()
+                            .take_while(|s| matches!(s, Seg::Key(_)))
+                            .collect();
+                        path_string(&keys)
+                    })
                     .unwrap_or_default();
                 doc.diagnostic(offset, key, format!("syntax error: {}", e.message().trim()))
             })
             .collect();
+        diags.sort_by(|a, b| (a.position, &a.message).cmp(&(b.position, &b.message)));
+        diags.dedup_by(|a, b| a.position == b.position && a.message == b.message);
         (doc, diags)
     }
 
@@ -258,13 +269,12 @@ enum Pruned {
     This,
 }
 
-/// Cuts the innermost key or element containing `offset` out of the tree and records its path.
+/// Cuts the innermost key or element containing `offset` out of the tree.
 /// `cut_keys` remembers (table span, key) pairs, so that a later "missing field" error for a key
 /// we cut is recognised as a consequence, not a new problem.
 fn prune(
     node: &mut Spanned<DeValue<'_>>,
     offset: usize,
-    path: &mut Vec<Seg>,
     cut_keys: &mut Vec<(Range<usize>, String)>,
 ) -> Pruned {
     let node_span = node.span();
@@ -284,10 +294,9 @@ fn prune(
             let Some((key, on_key)) = target else {
                 return Pruned::This;
             };
-            path.push(Seg::Key(key.clone()));
             let remove = on_key
                 || match t.get_mut(key.as_str()) {
-                    Some(child) => matches!(prune(child, offset, path, cut_keys), Pruned::This),
+                    Some(child) => matches!(prune(child, offset, cut_keys), Pruned::This),
                     None => true,
                 };
             if remove {
@@ -300,11 +309,7 @@ fn prune(
             let Some(i) = a.iter().position(|v| contains_deep(v, offset)) else {
                 return Pruned::This;
             };
-            path.push(Seg::Index(i));
-            if matches!(
-                prune(&mut a.as_mut()[i], offset, path, cut_keys),
-                Pruned::This
-            ) {
+            if matches!(prune(&mut a.as_mut()[i], offset, cut_keys), Pruned::This) {
                 let old = std::mem::replace(a, DeArray::new());
                 for (j, v) in old.into_iter().enumerate() {
                     if j != i {
@@ -363,11 +368,10 @@ pub(crate) fn deserialize_collect<T: DeserializeOwned>(
                 complete,
             };
         };
-        let mut rel = Vec::new();
-        let whole = matches!(
-            prune(&mut tree, span.start, &mut rel, &mut cut_keys),
-            Pruned::This
-        );
+        // The path comes from the untouched value: after earlier cuts, indices in `tree` have
+        // shifted, and the operator counts entries in the file.
+        let rel = containing_path(value, span.start);
+        let whole = matches!(prune(&mut tree, span.start, &mut cut_keys), Pruned::This);
         let consequence = err
             .message()
             .strip_prefix("missing field `")

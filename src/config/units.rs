@@ -284,7 +284,11 @@ where
     T: TryFrom<i64>,
 {
     let v = i64::deserialize(d).map_err(|e: D::Error| {
-        de::Error::custom(format!("{e}; expected an integer between {MIN} and {MAX}"))
+        let e = e.to_string();
+        de::Error::custom(format!(
+            "{}; expected an integer between {MIN} and {MAX}",
+            e.trim_end()
+        ))
     })?;
     check_range(v, MIN, MAX)
         .map_err(de::Error::custom)

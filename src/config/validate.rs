@@ -96,6 +96,9 @@ struct Ctx<'a> {
     warnings: Vec<Diagnostic>,
     /// Sections that lost parts to errors: references into them are not reported as unknown.
     incomplete: HashSet<&'static str>,
+    /// How many of `errors` came from deserialization (they come first): only those cut values
+    /// out of the tree.
+    serde_errors: usize,
 }
 
 /// Loads a configuration from `text`. `base_dir` resolves relative paths (the subscribers file,
@@ -152,8 +155,10 @@ pub(crate) fn load(
         errors: Vec::new(),
         warnings: Vec::new(),
         incomplete: HashSet::new(),
+        serde_errors: 0,
     };
     let raw = ctx.read(docs.len() > SUBS);
+    ctx.serde_errors = ctx.errors.len();
     let config = ctx.build(raw, origin, base_dir, subs_path);
     if ctx.errors.is_empty() {
         let mut config = config;
@@ -265,10 +270,10 @@ impl<'a> Ctx<'a> {
         loc: Loc,
         kind: &str,
         name: &str,
-        section: &'static str,
+        list: &'static str,
         known: Vec<&str>,
     ) {
-        if self.incomplete.contains(section) {
+        if self.damaged(list) {
             // The referenced item may be one that was cut out by an earlier error.
             return;
         }
@@ -285,6 +290,33 @@ impl<'a> Ctx<'a> {
             )
         };
         self.error(doc, loc, format!("unknown {kind} `{name}`; {known}"));
+    }
+
+    /// Whether an error was already reported at or below this location. Checks on values that
+    /// were cut out (and replaced by defaults or left empty) would report ghosts.
+    fn touched(&self, doc: usize, loc: &Loc) -> bool {
+        let (key, _) = self.locate(doc, loc);
+        let file = &self.docs[doc].file;
+        self.errors[..self.serde_errors].iter().any(|e| {
+            e.file == *file
+                && e.key.strip_prefix(key.as_str()).is_some_and(|rest| {
+                    rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
+                })
+        })
+    }
+
+    /// Whether the main file's list at `path` (e.g. `lns.pools`) lost anything to an error: an
+    /// error at the list, inside it, or at a table that holds it.
+    fn damaged(&self, path: &str) -> bool {
+        let file = &self.docs[MAIN].file;
+        let related = |a: &str, b: &str| {
+            a.strip_prefix(b).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
+            })
+        };
+        self.errors[..self.serde_errors]
+            .iter()
+            .any(|e| e.file == *file && (related(&e.key, path) || related(path, &e.key)))
     }
 
     fn positive(&mut self, doc: usize, loc: Loc, d: Duration) -> bool {
@@ -492,7 +524,14 @@ impl<'a> Ctx<'a> {
         }
         self.positive(MAIN, at("l2tp.retransmit_initial"), c.retransmit_initial);
         self.positive(MAIN, at("l2tp.hello_interval"), c.hello_interval);
-        if c.ack_delay >= c.retransmit_initial {
+        let timers_ok = ![
+            "l2tp.ack_delay",
+            "l2tp.retransmit_initial",
+            "l2tp.retransmit_cap",
+        ]
+        .iter()
+        .any(|k| self.touched(MAIN, &at(k)));
+        if timers_ok && c.ack_delay >= c.retransmit_initial {
             self.error(
                 MAIN,
                 at("l2tp.ack_delay"),
@@ -502,7 +541,7 @@ impl<'a> Ctx<'a> {
                 ),
             );
         }
-        if c.retransmit_cap < c.retransmit_initial {
+        if timers_ok && c.retransmit_cap < c.retransmit_initial {
             self.error(
                 MAIN,
                 at("l2tp.retransmit_cap"),
@@ -529,7 +568,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn ppp(&mut self, c: &PppConfig) {
-        if c.auth.is_empty() {
+        if c.auth.is_empty() && !self.touched(MAIN, &at("ppp.auth")) {
             self.error(
                 MAIN,
                 at("ppp.auth"),
@@ -556,7 +595,12 @@ impl<'a> Ctx<'a> {
         let s = &c.service_level;
         self.positive(MAIN, at("planner.service_level.window"), s.window);
         self.positive(MAIN, at("planner.service_level.hold"), s.hold);
-        if !(s.lower_percent < s.target_percent && s.target_percent < s.raise_percent) {
+        let percents_ok = ["lower_percent", "target_percent", "raise_percent"]
+            .iter()
+            .all(|k| !self.touched(MAIN, &at(&format!("planner.service_level.{k}"))));
+        if percents_ok
+            && !(s.lower_percent < s.target_percent && s.target_percent < s.raise_percent)
+        {
             self.error(
                 MAIN,
                 at("planner.service_level.target_percent"),
@@ -573,7 +617,10 @@ impl<'a> Ctx<'a> {
                 "must be greater than zero",
             );
         }
-        if s.min > s.max {
+        let bounds_ok = ["min", "max"]
+            .iter()
+            .all(|k| !self.touched(MAIN, &at(&format!("planner.service_level.{k}"))));
+        if bounds_ok && s.min > s.max {
             self.error(
                 MAIN,
                 at("planner.service_level.max"),
@@ -829,7 +876,7 @@ impl<'a> Ctx<'a> {
             let span = l.span();
             let e = l.get_ref();
             self.name(MAIN, inside(&span, "name"), &e.name);
-            if e.servers.is_empty() {
+            if e.servers.is_empty() && !self.touched(MAIN, &inside(&span, "servers")) {
                 self.error(MAIN, inside(&span, "servers"), "list at least one server");
             }
             server_lists.push(Arc::new(ServerList {
@@ -906,7 +953,8 @@ impl<'a> Ctx<'a> {
             });
         }
         if let Some(v) = &c.volume {
-            if v.from_subscriber_bytes.is_none()
+            if !self.touched(doc, &key("volume"))
+                && v.from_subscriber_bytes.is_none()
                 && v.to_subscriber_bytes.is_none()
                 && v.from_subscriber_packets.is_none()
                 && v.to_subscriber_packets.is_none()
@@ -938,7 +986,10 @@ impl<'a> Ctx<'a> {
             });
         }
         if let Some(l) = &c.logins {
-            if l.per_access_point.is_none() && l.per_server.is_none() && l.per_subscriber.is_none()
+            if !self.touched(doc, &key("logins"))
+                && l.per_access_point.is_none()
+                && l.per_server.is_none()
+                && l.per_subscriber.is_none()
             {
                 self.error(
                     doc,
@@ -976,7 +1027,7 @@ impl<'a> Ctx<'a> {
             self.positive(doc, key("app_timeout.guard"), a.guard);
             let mut ids = Vec::new();
             if a.services.is_empty() {
-                if disc.services.is_empty() && !self.incomplete.contains("disconnect") {
+                if disc.services.is_empty() && !self.damaged("disconnect.services") {
                     self.error(
                         doc,
                         key("app_timeout"),
@@ -995,7 +1046,7 @@ impl<'a> Ctx<'a> {
                                 Loc::Span(s.span()),
                                 "service",
                                 s.get_ref(),
-                                "disconnect",
+                                "disconnect.services",
                                 known,
                             );
                         }
@@ -1032,7 +1083,14 @@ impl<'a> Ctx<'a> {
         let found = disc.server_list(name).cloned();
         if found.is_none() {
             let known = disc.server_lists.iter().map(|l| &*l.name).collect();
-            self.unknown(doc, loc, "server list", name, "disconnect", known);
+            self.unknown(
+                doc,
+                loc,
+                "server list",
+                name,
+                "disconnect.server_lists",
+                known,
+            );
         }
         found
     }
@@ -1124,7 +1182,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn lns(&mut self, s: LnsSection) -> LnsConfig {
-        if s.enabled && s.listen.is_empty() {
+        if s.enabled && s.listen.is_empty() && !self.touched(MAIN, &at("lns.listen")) {
             self.error(
                 MAIN,
                 at("lns.listen"),
@@ -1133,14 +1191,17 @@ impl<'a> Ctx<'a> {
         }
         let listen = self.listen("lns.listen", &s.listen);
         let peers = self.allowed_peers("LNS peer name", &s.peers);
-        if s.enabled && s.peers.is_empty() && !self.incomplete.contains("lns") {
+        if s.enabled && s.peers.is_empty() && !self.damaged("lns.peers") {
             self.warn(
                 MAIN,
                 at("lns"),
                 "no [[lns.peers]]: every tunnel will be refused",
             );
         }
-        if s.max_sessions_per_tunnel > s.max_sessions {
+        if s.max_sessions_per_tunnel > s.max_sessions
+            && !self.touched(MAIN, &at("lns.max_sessions_per_tunnel"))
+            && !self.touched(MAIN, &at("lns.max_sessions"))
+        {
             self.error(
                 MAIN,
                 at("lns.max_sessions_per_tunnel"),
@@ -1187,7 +1248,7 @@ impl<'a> Ctx<'a> {
             let e = p.get_ref();
             self.name(MAIN, inside(&span, "name"), &e.name);
             let id = PoolId(pools.len() as u32);
-            if e.ranges.is_empty() {
+            if e.ranges.is_empty() && !self.touched(MAIN, &inside(&span, "ranges")) {
                 self.error(MAIN, inside(&span, "ranges"), "list at least one range");
             }
             // Ranges within one pool must not overlap each other.
@@ -1292,7 +1353,7 @@ impl<'a> Ctx<'a> {
             );
             self.error(MAIN, at("lns.local_address"), msg);
         }
-        if s.enabled && s.pools.is_empty() && !self.incomplete.contains("lns") {
+        if s.enabled && s.pools.is_empty() && !self.damaged("lns.pools") {
             self.warn(
                 MAIN,
                 at("lns"),
@@ -1360,13 +1421,12 @@ impl<'a> Ctx<'a> {
     // [lac]
 
     fn lac(&mut self, s: LacSection, lns: &LnsConfig, billing: &BillingConfig) -> LacConfig {
-        let complete = !self.incomplete.contains("lac");
         self.positive(MAIN, at("lac.empty_tunnel_linger"), s.empty_tunnel_linger);
         self.positive(MAIN, at("lac.setup_timeout"), s.setup_timeout);
-        if s.enabled && s.lines.is_empty() && complete {
+        if s.enabled && s.lines.is_empty() && !self.touched(MAIN, &at("lac.lines")) {
             self.error(MAIN, at("lac"), "the LAC needs at least one [[lac.lines]]");
         }
-        if s.enabled && s.peers.is_empty() && complete {
+        if s.enabled && s.peers.is_empty() && !self.touched(MAIN, &at("lac.peers")) {
             self.error(MAIN, at("lac"), "the LAC needs at least one [[lac.peers]]");
         }
 
@@ -1415,7 +1475,7 @@ impl<'a> Ctx<'a> {
         }
 
         let dialin_listen = if s.dialin.enabled {
-            if s.dialin.listen.is_empty() {
+            if s.dialin.listen.is_empty() && !self.touched(MAIN, &at("lac.dialin.listen")) {
                 self.error(
                     MAIN,
                     at("lac.dialin.listen"),
@@ -1491,7 +1551,7 @@ impl<'a> Ctx<'a> {
                 );
             }
             let mut realms: Vec<RealmMatch> = Vec::new();
-            if e.realms.is_empty() {
+            if e.realms.is_empty() && !self.touched(MAIN, &inside(&span, "realms")) {
                 self.error(
                     MAIN,
                     inside(&span, "realms"),
@@ -1521,7 +1581,14 @@ impl<'a> Ctx<'a> {
                     Some(_) => self.error(MAIN, Loc::Span(l.span()), "listed twice"),
                     None => {
                         let known = lines.iter().map(|x| &*x.name).collect();
-                        self.unknown(MAIN, Loc::Span(l.span()), "line", l.get_ref(), "lac", known);
+                        self.unknown(
+                            MAIN,
+                            Loc::Span(l.span()),
+                            "line",
+                            l.get_ref(),
+                            "lac.lines",
+                            known,
+                        );
                     }
                 }
             }
@@ -1547,7 +1614,7 @@ impl<'a> Ctx<'a> {
                 hold_down: e.hold_down.unwrap_or(s.hold_down),
             });
         }
-        if s.enabled && !s.peers.is_empty() && !any_catch_all && complete {
+        if s.enabled && !s.peers.is_empty() && !any_catch_all && !self.damaged("lac.peers") {
             self.warn(
                 MAIN,
                 at("lac.peers"),
@@ -1595,7 +1662,10 @@ impl<'a> Ctx<'a> {
                 None
             }
         });
-        if pp.max_sessions_per_mac > pp.max_sessions_per_interface {
+        if pp.max_sessions_per_mac > pp.max_sessions_per_interface
+            && !self.touched(MAIN, &at("lac.pppoe.max_sessions_per_mac"))
+            && !self.touched(MAIN, &at("lac.pppoe.max_sessions_per_interface"))
+        {
             self.error(
                 MAIN,
                 at("lac.pppoe.max_sessions_per_mac"),
@@ -1619,7 +1689,11 @@ impl<'a> Ctx<'a> {
         self.positive(MAIN, at("lac.pppoe.cookie_bucket"), pp.cookie_bucket);
 
         let dialin_peers = self.allowed_peers("dial-in peer name", &s.dialin.peers);
-        if s.enabled && s.dialin.enabled && s.dialin.peers.is_empty() && complete {
+        if s.enabled
+            && s.dialin.enabled
+            && s.dialin.peers.is_empty()
+            && !self.damaged("lac.dialin.peers")
+        {
             self.warn(
                 MAIN,
                 at("lac.dialin"),
@@ -1722,7 +1796,7 @@ impl<'a> Ctx<'a> {
                     at("subscribers.default_disconnect_profile"),
                     "disconnect profile",
                     n,
-                    "disconnect",
+                    "disconnect.profiles",
                     known,
                 );
             }
@@ -1955,12 +2029,16 @@ impl<'a> Ctx<'a> {
                 }
             } else if ppp.auth.first() == Some(&AuthMethod::ChapMd5) {
                 let n = hashed.len();
+                let entries = if n == 1 {
+                    "1 subscriber entry has".to_owned()
+                } else {
+                    format!("{n} subscriber entries have")
+                };
                 self.warn(
                     doc,
                     loc,
                     format!(
-                        "{n} subscriber entr{} with hashed secrets, but ppp.auth requests chap-md5 first: they can log in only if their client refuses CHAP and accepts PAP; put \"pap\" first in ppp.auth or store cleartext secrets",
-                        if n == 1 { "y has a hashed secret" } else { "ies have" }
+                        "{entries} a hashed secret, but ppp.auth requests chap-md5 first: such subscribers can log in only if their client refuses CHAP and accepts PAP; put \"pap\" first in ppp.auth or store cleartext secrets"
                     ),
                 );
             }
@@ -2073,7 +2151,7 @@ impl<'a> Ctx<'a> {
                 Some(p) => AddressAssignment::Pool(p.id),
                 None => {
                     let known = sh.lns.pools.iter().map(|p| &*p.name).collect();
-                    self.unknown(doc, inside(span, "pool"), "pool", name, "lns", known);
+                    self.unknown(doc, inside(span, "pool"), "pool", name, "lns.pools", known);
                     AddressAssignment::Unassigned
                 }
             }
@@ -2098,7 +2176,7 @@ impl<'a> Ctx<'a> {
                         inside(span, "disconnect_profile"),
                         "disconnect profile",
                         name,
-                        "disconnect",
+                        "disconnect.profiles",
                         known,
                     );
                 }
@@ -2139,7 +2217,7 @@ impl<'a> Ctx<'a> {
                         inside(span, "contract.plan"),
                         "plan",
                         name,
-                        "billing",
+                        "billing.plans",
                         known,
                     );
                     None
