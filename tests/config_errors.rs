@@ -713,3 +713,45 @@ service_level = "fast"
         ],
     );
 }
+
+#[test]
+fn warnings_load_but_are_reported_with_positions() {
+    let text = format!(
+        r#"
+[lns]
+[[lns.peers]]
+name = "anyone"
+address = "0.0.0.0/0"
+[[lns.pools]]
+name = "small"
+ranges = ["10.0.0.0/30"]
+default = true
+[lac]
+[[lac.lines]]
+name = "b"
+bind = "127.0.0.2"
+capacity = "1G"
+private_account = "X"
+[[lac.peers]]
+name = "p"
+address = "127.0.0.9"
+realms = ["example.net"]
+[ppp]
+auth = ["pap"]
+[[subscriber_range]]
+prefix = "u"
+count = 10
+secret_hash = "{HASH}"
+"#
+    );
+    let c = config::load_str("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_lines(
+        c.warnings.iter().map(|w| w.to_string()).collect(),
+        &[
+            "t.toml:5:11: lns.peers[0].address: peer `anyone` has no secret: any host in 0.0.0.0/0 can open tunnels without authentication",
+            r#"t.toml:15:19: lac.lines[0].private_account: line `b` is private to account `X`, but no subscriber of that account has a supplementary contract"#,
+            r#"t.toml:16:1: lac.peers: no LAC peer serves the catch-all realm "*": logins without a realm, or with a realm no peer lists, will be refused"#,
+            "t.toml:24:9: subscriber_range[0].count: 10 subscribers draw from pool `small`, which holds 4 addresses: logins beyond that are refused",
+        ],
+    );
+}

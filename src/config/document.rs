@@ -343,11 +343,14 @@ pub(crate) fn deserialize_collect<T: DeserializeOwned>(
     base: &[Seg],
     out: &mut Vec<Diagnostic>,
 ) -> Collected<T> {
-    let mut tree = value.clone();
+    // The pruned copy is made only once an error needs cutting out: the common, valid case
+    // deserializes straight from one clone.
+    let mut tree: Option<Spanned<DeValue<'_>>> = None;
     let mut cut_keys: Vec<(Range<usize>, String)> = Vec::new();
     let mut complete = true;
     for _ in 0..MAX_ERRORS_PER_SECTION {
-        let err = match T::deserialize(ValueDeserializer::from(tree.clone())) {
+        let attempt = tree.as_ref().unwrap_or(value).clone();
+        let err = match T::deserialize(ValueDeserializer::from(attempt)) {
             Ok(v) => {
                 return Collected {
                     value: Some(v),
@@ -371,7 +374,8 @@ pub(crate) fn deserialize_collect<T: DeserializeOwned>(
         // The path comes from the untouched value: after earlier cuts, indices in `tree` have
         // shifted, and the operator counts entries in the file.
         let rel = containing_path(value, span.start);
-        let whole = matches!(prune(&mut tree, span.start, &mut cut_keys), Pruned::This);
+        let tree = tree.get_or_insert_with(|| value.clone());
+        let whole = matches!(prune(tree, span.start, &mut cut_keys), Pruned::This);
         let consequence = err
             .message()
             .strip_prefix("missing field `")

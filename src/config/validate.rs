@@ -94,8 +94,10 @@ struct Ctx<'a> {
     docs: &'a [Document<'a>],
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
-    /// Sections that lost parts to errors: references into them are not reported as unknown.
-    incomplete: HashSet<&'static str>,
+    /// Some subscriber entry lost parts to errors (so "nobody uses this line" may be false).
+    subscribers_incomplete: bool,
+    /// Where each `[[lac.lines]]` entry is, by `LineId`, for warnings raised later.
+    line_spans: Vec<Range<usize>>,
     /// How many of `errors` came from deserialization (they come first): only those cut values
     /// out of the tree.
     serde_errors: usize,
@@ -154,7 +156,8 @@ pub(crate) fn load(
         docs: &docs,
         errors: Vec::new(),
         warnings: Vec::new(),
-        incomplete: HashSet::new(),
+        subscribers_incomplete: false,
+        line_spans: Vec::new(),
         serde_errors: 0,
     };
     let raw = ctx.read(docs.len() > SUBS);
@@ -405,12 +408,9 @@ impl<'a> Ctx<'a> {
         name: &'static str,
         value: &Spanned<DeValue<'_>>,
     ) -> T {
-        let c =
-            deserialize_collect::<T>(&self.docs[doc], value, &[Seg::from(name)], &mut self.errors);
-        if !c.complete {
-            self.incomplete.insert(name);
-        }
-        c.value.unwrap_or_default()
+        deserialize_collect::<T>(&self.docs[doc], value, &[Seg::from(name)], &mut self.errors)
+            .value
+            .unwrap_or_default()
     }
 
     fn entries<T: DeserializeOwned>(
@@ -432,7 +432,7 @@ impl<'a> Ctx<'a> {
             let path = [Seg::from(name), Seg::Index(i)];
             let c = deserialize_collect::<T>(&self.docs[doc], item, &path, &mut self.errors);
             if !c.complete {
-                self.incomplete.insert("subscribers");
+                self.subscribers_incomplete = true;
             }
             if let Some(v) = c.value {
                 out.push((doc, item.span(), v));
@@ -1437,7 +1437,7 @@ impl<'a> Ctx<'a> {
                 .map(|l| (MAIN, inside(&l.span(), "name"), l.get_ref().name.as_str())),
         );
         let mut lines: Vec<Line> = Vec::new();
-        let mut line_spans: Vec<Range<usize>> = Vec::new();
+        self.line_spans.clear();
         for l in &s.lines {
             let span = l.span();
             let e = l.get_ref();
@@ -1455,7 +1455,7 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .position(|o| o.bind == e.bind && o.device == e.device)
             {
-                let first = self.where_is(MAIN, &inside(&line_spans[j], "bind"));
+                let first = self.where_is(MAIN, &inside(&self.line_spans[j], "bind"));
                 let msg = format!(
                     "line `{}` uses the same bind address {} as line `{}` at {first}; tunnels on them could not be told apart",
                     e.name, e.bind, lines[j].name
@@ -1471,7 +1471,7 @@ impl<'a> Ctx<'a> {
                 cost_per_month: e.cost_per_month.unwrap_or(billing.tariff.line_month),
                 private_account: e.private_account.as_deref().map(Arc::from),
             });
-            line_spans.push(span);
+            self.line_spans.push(span);
         }
 
         let dialin_listen = if s.dialin.enabled {
@@ -2094,10 +2094,10 @@ impl<'a> Ctx<'a> {
                     r.settings.contract.supplementary
                         && r.settings.contract.account.as_deref() == Some(&**acct)
                 });
-                if !used && !self.incomplete.contains("subscribers") {
+                if !used && !self.subscribers_incomplete {
                     self.warn(
                         MAIN,
-                        Loc::Path(vec![Seg::from("lac"), Seg::from("lines"), Seg::Index(l.id.index()), Seg::from("private_account")]),
+                        inside(&self.line_spans[l.id.index()], "private_account"),
                         format!("line `{}` is private to account `{acct}`, but no subscriber of that account has a supplementary contract", l.name),
                     );
                 }
