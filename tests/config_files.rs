@@ -435,3 +435,175 @@ name = "business"
     assert!(c.subscribers.get("w5000@wholesale.example").is_some());
     assert!(c.subscribers.get("w5001@wholesale.example").is_none());
 }
+
+/// The example says every setting shows its default value: hold it to that, section by section.
+#[test]
+fn the_example_shows_the_built_in_defaults() {
+    use l2tpagg::config::{
+        DaemonConfig, L2tpConfig, LedgerConfig, PlannerConfig, PppConfig, ResumeConfig, TunConfig,
+    };
+    let example = config::embedded_default();
+    assert_eq!(example.daemon, DaemonConfig::default());
+    assert_eq!(example.l2tp, L2tpConfig::default());
+    assert_eq!(example.ppp, PppConfig::default());
+    assert_eq!(example.planner, PlannerConfig::default());
+    assert_eq!(example.lns.tun, TunConfig::default());
+    assert_eq!(example.lns.resume, ResumeConfig::default());
+    assert_eq!(example.billing.ledger, LedgerConfig::default());
+
+    // The scalar settings of the list-bearing sections, against a file that sets none of them.
+    let bare = config::load_str(
+        "bare.toml",
+        "[lns]\n[lac]\n[lac.dialin]\n[[lac.lines]]\nname = \"l\"\nbind = \"127.0.0.1\"\ncapacity = 1\n[[lac.peers]]\nname = \"p\"\naddress = \"127.0.0.1\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (e, b) = (&example.lns, &bare.lns);
+    assert_eq!(
+        (
+            e.listen.clone(),
+            e.max_tunnels,
+            e.max_sessions_per_tunnel,
+            e.max_sessions,
+            e.local_address,
+            e.dns.clone()
+        ),
+        (
+            b.listen.clone(),
+            b.max_tunnels,
+            b.max_sessions_per_tunnel,
+            b.max_sessions,
+            b.local_address,
+            b.dns.clone()
+        )
+    );
+    let (e, b) = (&example.lac, &bare.lac);
+    assert_eq!(
+        (e.empty_tunnel_linger, e.setup_timeout),
+        (b.empty_tunnel_linger, b.setup_timeout)
+    );
+    assert_eq!(e.pppoe, b.pppoe);
+    assert_eq!(
+        (
+            e.dialin.enabled,
+            &e.dialin.listen,
+            e.dialin.max_tunnels,
+            e.dialin.max_sessions_per_tunnel
+        ),
+        (
+            b.dialin.enabled,
+            &b.dialin.listen,
+            b.dialin.max_tunnels,
+            b.dialin.max_sessions_per_tunnel
+        )
+    );
+    let (ep, bp) = (&e.peers[0], &b.peers[0]);
+    assert_eq!(
+        (
+            &ep.realms,
+            ep.preference,
+            ep.weight,
+            ep.max_sessions_per_tunnel,
+            ep.max_tunnels,
+            ep.hold_down,
+            &ep.lines
+        ),
+        (
+            &bp.realms,
+            bp.preference,
+            bp.weight,
+            bp.max_sessions_per_tunnel,
+            bp.max_tunnels,
+            bp.hold_down,
+            &bp.lines
+        )
+    );
+    assert_eq!(
+        example.disconnect.sampling_interval,
+        bare.disconnect.sampling_interval
+    );
+    let (e, b) = (&example.billing, &bare.billing);
+    assert_eq!(
+        (
+            &e.currency,
+            e.minor_digits,
+            e.period_offset_seconds,
+            e.tariff
+        ),
+        (
+            &b.currency,
+            b.minor_digits,
+            b.period_offset_seconds,
+            b.tariff
+        )
+    );
+}
+
+/// A file without any table: both roles off (with a warning), every default applied.
+#[test]
+fn an_empty_file_gives_the_defaults() {
+    let c = config::load_str("empty.toml", "").unwrap();
+    assert!(!c.lns.enabled);
+    assert!(!c.lac.enabled);
+    assert!(!c.lac.dialin.enabled);
+    assert!(c.subscribers.is_empty());
+    assert_eq!(
+        c.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+        vec!["empty.toml: neither [lns] nor [lac] is enabled: the daemon has nothing to run"]
+    );
+    assert_eq!(c.l2tp.receive_window, 16);
+    assert_eq!(c.l2tp.retransmit_initial, Duration::from_secs(1));
+    assert_eq!(c.l2tp.retransmit_cap, Duration::from_secs(8));
+    assert_eq!(c.l2tp.retransmit_retries, 5);
+    assert_eq!(c.l2tp.hello_interval, Duration::from_secs(60));
+    assert_eq!(c.l2tp.vendor_id, 32473);
+    assert!(c.l2tp.advertise_capability);
+    assert_eq!(
+        c.lns.listen,
+        vec!["127.0.0.1:1701".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(
+        c.lac.dialin.listen,
+        vec!["127.0.0.1:1702".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(c.disconnect.sampling_interval, Duration::from_secs(1));
+    assert_eq!(c.billing.ledger.directory, Path::new("ledger"));
+}
+
+/// Bandwidths as integers or SI strings, byte sizes, durations with several units.
+#[test]
+fn value_syntaxes_come_out_typed() {
+    let c = config::load_str(
+        "v.toml",
+        r#"
+[lac]
+[[lac.lines]]
+name = "a"
+bind = "::1"
+capacity = 2500000000
+[[lac.lines]]
+name = "b"
+bind = "127.0.0.1"
+capacity = "2.5 Gbit/s"
+[[lac.peers]]
+name = "p"
+address = "[::1]:1799"
+tunnel_capacity = "750M"
+hold_down = "1m 30s"
+[billing.ledger]
+rotate_size = "1.5GB"
+commit_interval = "250ms"
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.lac.lines[0].capacity, 2_500_000_000);
+    assert_eq!(c.lac.lines[1].capacity, 2_500_000_000);
+    assert_eq!(c.lac.lines[0].bind, "::1".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        c.lac.peers[0].address,
+        "[::1]:1799".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(c.lac.peers[0].tunnel_capacity, 750_000_000);
+    assert_eq!(c.lac.peers[0].hold_down, Duration::from_secs(90));
+    assert_eq!(c.billing.ledger.rotate_size, 1_500_000_000);
+    assert_eq!(c.billing.ledger.commit_interval, Duration::from_millis(250));
+}
