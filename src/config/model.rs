@@ -798,3 +798,91 @@ impl BillingConfig {
         state_dir.join(&self.ledger.directory)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> Ipv4Range {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn pool_arithmetic() {
+        let p = Pool::new(
+            PoolId(0),
+            "p".into(),
+            vec![r("10.0.0.0/24"), r("10.0.1.0/24"), r("10.0.3.0-10.0.3.9")],
+            vec![
+                r("10.0.0.0"),
+                r("10.0.0.255-10.0.1.0"),
+                r("10.0.3.5"),
+                r("192.0.2.0/24"),
+            ],
+            vec![],
+            false,
+        );
+        // Adjacent ranges merge; exclusions split them.
+        assert_eq!(
+            p.assignable(),
+            &[
+                r("10.0.0.1-10.0.0.254"),
+                r("10.0.1.1-10.0.1.255"),
+                r("10.0.3.0-10.0.3.4"),
+                r("10.0.3.6-10.0.3.9")
+            ]
+        );
+        assert_eq!(p.size(), 254 + 255 + 5 + 4);
+        assert_eq!(p.addresses().count() as u64, p.size());
+        assert!(p.contains("10.0.0.1".parse().unwrap()));
+        assert!(!p.contains("10.0.0.0".parse().unwrap()));
+        assert!(!p.contains("10.0.1.0".parse().unwrap()));
+        assert!(!p.contains("10.0.2.7".parse().unwrap()));
+        assert!(!p.contains("10.0.3.5".parse().unwrap()));
+        assert!(p.contains("10.0.3.9".parse().unwrap()));
+        let routed: u64 = p
+            .routes()
+            .iter()
+            .map(|n| 1u64 << (32 - n.prefix_len()))
+            .sum();
+        assert_eq!(routed, p.size());
+    }
+
+    #[test]
+    fn whole_address_space_pool() {
+        let p = Pool::new(
+            PoolId(0),
+            "all".into(),
+            vec![r("0.0.0.0/0")],
+            vec![r("255.255.255.255")],
+            vec![],
+            true,
+        );
+        assert_eq!(p.size(), (1u64 << 32) - 1);
+        assert!(p.contains("255.255.255.254".parse().unwrap()));
+        assert!(!p.contains("255.255.255.255".parse().unwrap()));
+    }
+
+    #[test]
+    fn longest_prefix_wins_and_mapped_addresses_match() {
+        let peer = |name: &str, net: &str| AllowedPeer {
+            name: name.into(),
+            network: net.parse().unwrap(),
+            secret: None,
+            hostname: None,
+            max_tunnels: None,
+        };
+        let peers = vec![
+            peer("wide", "10.0.0.0/8"),
+            peer("narrow", "10.1.2.0/24"),
+            peer("v6", "2001:db8::/32"),
+        ];
+        let name =
+            |a: &str| match_allowed_peer(&peers, a.parse().unwrap()).map(|p| p.name.to_string());
+        assert_eq!(name("10.1.2.3").as_deref(), Some("narrow"));
+        assert_eq!(name("10.9.9.9").as_deref(), Some("wide"));
+        assert_eq!(name("::ffff:10.1.2.3").as_deref(), Some("narrow"));
+        assert_eq!(name("2001:db8::1").as_deref(), Some("v6"));
+        assert_eq!(name("192.0.2.1"), None);
+    }
+}
