@@ -755,3 +755,18 @@ secret_hash = "{HASH}"
         ],
     );
 }
+
+#[test]
+fn huge_ranges_with_nesting_prefixes_are_refused_not_guessed() {
+    let text = "[[subscriber_range]]\nprefix = \"u\"\ncount = 2000000\nsecret = \"a\"\n[[subscriber_range]]\nprefix = \"u1\"\nfirst = 5000000\ncount = 2000000\nsecret = \"b\"\n";
+    assert_lines(
+        errors(text),
+        &[
+            "t.toml:6:10: subscriber_range[1].prefix: this range and the range at t.toml:2:10 have nesting prefixes and over a million names each, so their names cannot be checked for overlap; use prefixes that do not start with one another",
+        ],
+    );
+    // Disjoint prefixes of any size are fine and cost nothing to check.
+    let ok = "[[subscriber_range]]\nprefix = \"a\"\ncount = 50000000\nsecret = \"a\"\n[[subscriber_range]]\nprefix = \"b\"\ncount = 50000000\nsecret = \"b\"\n";
+    let c = config::load_str("t.toml", ok).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.subscribers.len(), 100_000_000);
+}

@@ -1992,9 +1992,17 @@ impl<'a> Ctx<'a> {
                 settings: Arc::new(settings),
             };
             for (d0, s0, other) in &built_ranges {
-                if let Some(name) = ranges_overlap_bounded(other, &range) {
+                if let Some(clash) = range_clash(other, &range) {
                     let first = self.where_is(*d0, &inside(s0, "prefix"));
-                    self.error(doc, inside(span, "prefix"), format!("subscriber `{name}` would belong to this range and the range at {first}"));
+                    let msg = match clash {
+                        RangeClash::Name(name) => format!(
+                            "subscriber `{name}` would belong to this range and the range at {first}"
+                        ),
+                        RangeClash::Unchecked => format!(
+                            "this range and the range at {first} have nesting prefixes and over a million names each, so their names cannot be checked for overlap; use prefixes that do not start with one another"
+                        ),
+                    };
+                    self.error(doc, inside(span, "prefix"), msg);
                     break;
                 }
             }
@@ -2258,15 +2266,26 @@ struct SettingsInput<'i> {
     contract: Option<&'i ContractEntry>,
 }
 
+/// Why two ranges cannot both stand.
+enum RangeClash {
+    /// This name belongs to both.
+    Name(String),
+    /// Their names nest (one prefix starts the other) and both are too large to enumerate.
+    Unchecked,
+}
+
 /// Range overlap with the enumeration bounded: ranges whose names could collide only in odd ways
-/// (one prefix extending another) are enumerated up to a million names.
-fn ranges_overlap_bounded(a: &SubscriberRange, b: &SubscriberRange) -> Option<String> {
+/// (one prefix extending another) are enumerated up to a million names; beyond that the pair is
+/// refused rather than guessed about.
+fn range_clash(a: &SubscriberRange, b: &SubscriberRange) -> Option<RangeClash> {
     const LIMIT: u64 = 1_000_000;
     let same_shape = a.prefix == b.prefix && a.suffix == b.suffix;
-    if !same_shape && a.count.min(b.count) > LIMIT {
-        return Some(format!("{}…{}", a.prefix, a.suffix));
+    let nested = (a.prefix.starts_with(&b.prefix) || b.prefix.starts_with(&a.prefix))
+        && (a.suffix.ends_with(&b.suffix) || b.suffix.ends_with(&a.suffix));
+    if !same_shape && nested && a.count.min(b.count) > LIMIT {
+        return Some(RangeClash::Unchecked);
     }
-    ranges_overlap(a, b)
+    ranges_overlap(a, b).map(RangeClash::Name)
 }
 
 fn first_common(a: &[Ipv4Range], b: &[Ipv4Range]) -> Option<Ipv4Addr> {
