@@ -2,9 +2,10 @@
 //!
 //! Owns: the ledger directory (the daemon's state directory) and everything in it: segment files,
 //! the `quarantine/` folder for damaged bytes, and the `LOCK` file that keeps a second writer out.
-//! Must not touch: the network, tariffs and invoices (the engine computes those from what
-//! [`LedgerReader`] yields), and the clock: every record carries the caller's wall-clock stamp, and
-//! the caller's fsync tick drives durability (see [`writer`]).
+//! Must not touch: the network, billing rules (the engine computes invoices from what
+//! [`LedgerReader`] yields; [`billing`] only carries records there), and the clock: every record
+//! carries the caller's wall-clock stamp, and the caller's fsync tick drives durability (see
+//! [`writer`]).
 //!
 //! # Pieces
 //!
@@ -16,6 +17,8 @@
 //!   `quarantine/`, report it.
 //! - [`reader`]: [`LedgerReader`], every record in order across segments, read-only, tolerant of a
 //!   damaged tail exactly like recovery.
+//! - [`billing`]: the entry points the CLI calls: invoices and usage reports from a ledger
+//!   directory.
 //!
 //! # Guarantees
 //!
@@ -24,6 +27,7 @@
 //!   never corrupts a record that was intact before it, and damaged bytes are never silently lost.
 //! - What a crash can lose at most is documented on [`writer`].
 
+pub mod billing;
 pub mod reader;
 pub mod record;
 pub mod recovery;
@@ -32,6 +36,10 @@ pub mod writer;
 
 use std::path::PathBuf;
 
+pub use billing::{
+    BillingError, OutputFormat, invoice_for_period, render_invoice, render_usage,
+    usage_for_subscriber,
+};
 pub use reader::{LedgerEntry, LedgerReader, ReadDamage, ReadSummary};
 pub use record::{
     AcctSessionId, Counters, LedgerEvent, LedgerRecord, LegPlace, MultiSessionId, TerminateCause,
