@@ -35,6 +35,7 @@
 //!   as stamped at that previous reading.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::Serialize;
 
@@ -99,6 +100,30 @@ pub fn union_ms(spans: &mut [(UnixMillis, UnixMillis)], range: TimeRange) -> u64
 }
 
 type Sym = u32;
+
+/// Hashes the ledger's own 64-bit IDs (multiply-rotate, as rustc's FxHash). They are made by the
+/// daemon, not chosen by peers, so a flood-resistant hash buys nothing, while SipHash was a large
+/// share of a million-record invoice.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+const ID_HASH_K: u64 = 0x517c_c1b7_2722_0a95;
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(ID_HASH_K);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 #[derive(Default)]
 struct Interner {
@@ -209,9 +234,9 @@ pub struct AggregateNotes {
 pub struct UsageAggregator {
     range: TimeRange,
     names: Interner,
-    legs: HashMap<AcctSessionId, Leg>,
-    multi_owner: HashMap<MultiSessionId, (Sym, Sym)>,
-    tunnels: HashMap<TunnelSerial, Tunnel>,
+    legs: IdMap<AcctSessionId, Leg>,
+    multi_owner: IdMap<MultiSessionId, (Sym, Sym)>,
+    tunnels: IdMap<TunnelSerial, Tunnel>,
     lines: HashMap<Sym, Vec<LineSpan>>,
     /// Latest record stamp per daemon run; index 0 is the records before any `DaemonStart`.
     horizons: Vec<UnixMillis>,
@@ -223,9 +248,9 @@ impl UsageAggregator {
         UsageAggregator {
             range,
             names: Interner::default(),
-            legs: HashMap::new(),
-            multi_owner: HashMap::new(),
-            tunnels: HashMap::new(),
+            legs: IdMap::default(),
+            multi_owner: IdMap::default(),
+            tunnels: IdMap::default(),
             lines: HashMap::new(),
             horizons: vec![0],
             notes: AggregateNotes::default(),
@@ -383,10 +408,23 @@ impl UsageAggregator {
     pub fn finish(self) -> Aggregate {
         let range = self.range;
         let names = &self.names;
-        let mut legs: Vec<LegUsage> = self
+        // Sort by name through ranks of the interned names: comparing integers, not strings.
+        let mut by_name: Vec<Sym> = (0..names.names.len() as Sym).collect();
+        by_name.sort_unstable_by(|a, b| names.name(*a).cmp(names.name(*b)));
+        let mut rank = vec![0u32; by_name.len()];
+        for (r, sym) in by_name.into_iter().enumerate() {
+            rank[sym as usize] = r as u32;
+        }
+        let mut kept: Vec<(AcctSessionId, Leg)> = self
             .legs
             .into_iter()
             .filter(|(_, l)| range.touches(l.start, l.last_t))
+            .collect();
+        kept.sort_unstable_by_key(|(session, l)| {
+            (rank[l.subscriber as usize], l.multi, l.start, *session)
+        });
+        let legs: Vec<LegUsage> = kept
+            .into_iter()
             .map(|(session, l)| {
                 let at_start = l.at_range_start.unwrap_or(l.last_c);
                 let at_end = l.at_range_end.unwrap_or(l.last_c);
@@ -409,14 +447,6 @@ impl UsageAggregator {
                 }
             })
             .collect();
-        legs.sort_by(|a, b| {
-            (&a.subscriber, a.multi, a.start, a.session).cmp(&(
-                &b.subscriber,
-                b.multi,
-                b.start,
-                b.session,
-            ))
-        });
 
         let mut sessions: Vec<SessionUsage> = Vec::new();
         let mut spans = Vec::new();

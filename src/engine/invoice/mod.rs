@@ -45,7 +45,7 @@ pub use usage::{UsageReport, usage_report};
 use crate::engine::tariff::{
     ConsolidationBasis, Dimension, Money, Rate, Rated, TariffError, Tariffs, Unit, sum,
 };
-use crate::ledger::record::{Counters, LedgerRecord};
+use crate::ledger::record::{Counters, LedgerRecord, TunnelSerial};
 
 /// Why an invoice could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -225,48 +225,65 @@ pub fn compute_invoice(
     tariffs.validate()?;
     let range = period.range();
 
-    // Per-subscriber usage, from sessions (time counted once per session) and legs.
+    // Per-subscriber usage, from sessions (time counted once per session) and their legs.
+    // Sessions come sorted by subscriber, so each subscriber's lookups happen once.
     #[derive(Default)]
     struct Acc<'a> {
         sessions: u64,
         connect_ms: u64,
         usage: Counters,
         account_seen: &'a str,
-        unit_spans: BTreeMap<String, Vec<(u64, u64)>>,
+        /// Spans per tunnel or line, for the consolidation fee.
+        unit_spans: BTreeMap<UnitKey<'a>, Vec<(u64, u64)>>,
+    }
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum UnitKey<'a> {
+        Tunnel(TunnelSerial),
+        Line(&'a str),
     }
     let mut by_subscriber: BTreeMap<&str, Acc> = BTreeMap::new();
-    for s in &agg.sessions {
-        let acc = by_subscriber.entry(s.subscriber.as_str()).or_default();
-        acc.sessions += 1;
-        acc.connect_ms += s.ms_in_range;
-        acc.usage = acc.usage.saturating_add(s.usage);
-        acc.account_seen = s.account.as_str();
-    }
-    // Spans per tunnel (or line) for the consolidation fee, and per account on private lines.
+    // Spans and bytes per paying account on private lines, for metered contract fees.
     let mut private_spans: BTreeMap<&str, Vec<(u64, u64)>> = BTreeMap::new();
     let mut private_octets: BTreeMap<&str, u64> = BTreeMap::new();
-    for leg in &agg.legs {
-        let Some(acc) = by_subscriber.get_mut(leg.subscriber.as_str()) else {
-            continue;
+    let mut rest = agg.sessions.as_slice();
+    while let Some(first) = rest.first() {
+        let n = rest
+            .iter()
+            .take_while(|s| s.subscriber == first.subscriber)
+            .count();
+        let (group, tail) = rest.split_at(n);
+        rest = tail;
+        let contract = table.contract(&first.subscriber);
+        let mut acc = Acc {
+            account_seen: first.account.as_str(),
+            ..Acc::default()
         };
-        let key = match tariffs.consolidation.basis {
-            ConsolidationBasis::Tunnels => leg.tunnel.to_string(),
-            ConsolidationBasis::Lines => leg.line.clone(),
-        };
-        acc.unit_spans
-            .entry(key)
-            .or_default()
-            .push((leg.start, leg.end));
-        if tariffs.private_lines.contains(&leg.line) {
-            if let Some(c) = table.contract(&leg.subscriber) {
-                private_spans
-                    .entry(c.account.as_str())
+        for s in group {
+            acc.sessions += 1;
+            acc.connect_ms += s.ms_in_range;
+            acc.usage = acc.usage.saturating_add(s.usage);
+            for leg in s.legs.iter().filter_map(|&i| agg.legs.get(i)) {
+                let key = match tariffs.consolidation.basis {
+                    ConsolidationBasis::Tunnels => UnitKey::Tunnel(leg.tunnel),
+                    ConsolidationBasis::Lines => UnitKey::Line(leg.line.as_str()),
+                };
+                acc.unit_spans
+                    .entry(key)
                     .or_default()
                     .push((leg.start, leg.end));
-                let o = private_octets.entry(c.account.as_str()).or_default();
-                *o = o.saturating_add(leg.usage.octets_total());
+                if let Some(c) = contract {
+                    if tariffs.private_lines.contains(&leg.line) {
+                        private_spans
+                            .entry(c.account.as_str())
+                            .or_default()
+                            .push((leg.start, leg.end));
+                        let o = private_octets.entry(c.account.as_str()).or_default();
+                        *o = o.saturating_add(leg.usage.octets_total());
+                    }
+                }
             }
         }
+        by_subscriber.insert(first.subscriber.as_str(), acc);
     }
 
     let mut accounts = Vec::new();
@@ -293,8 +310,7 @@ pub fn compute_invoice(
                 let mut unit_ms = 0u64;
                 let mut units_used = 0u64;
                 for spans in acc.unit_spans.values() {
-                    let mut spans = spans.clone();
-                    let ms = aggregate::union_ms(&mut spans, range);
+                    let ms = aggregate::union_ms(&mut spans.clone(), range);
                     if ms > 0 {
                         units_used += 1;
                     }
