@@ -88,8 +88,14 @@ fn attach_read_notes(notes: &mut LedgerNotes, summary: &ReadSummary) {
         .damage
         .iter()
         .map(|d| {
+            let note = if d.newest_segment {
+                "; at the end of the newest segment this is a record a running daemon is \
+                 writing, or a write cut short by a crash, which recovery sets aside at the next start"
+            } else {
+                "; recovery sets it aside at the next daemon start"
+            };
             format!(
-                "{} at offset {}: {} ({} bytes not read)",
+                "{} at offset {}: {} ({} bytes not read){note}",
                 d.segment.display(),
                 d.offset,
                 d.damage,

@@ -42,8 +42,8 @@ pub use billing::{
 };
 pub use reader::{LedgerEntry, LedgerReader, ReadDamage, ReadSummary};
 pub use record::{
-    AcctSessionId, Counters, LedgerEvent, LedgerRecord, LegPlace, MultiSessionId, TerminateCause,
-    TunnelSerial,
+    AcctSessionId, Counters, IdSource, LedgerEvent, LedgerRecord, LegPlace, MultiSessionId,
+    TerminateCause, TunnelSerial,
 };
 pub use recovery::{Quarantined, RecoveryReport, RecoveryScope};
 pub use segment::{DamageKind, Lsn};

@@ -39,6 +39,9 @@ pub struct ReadDamage {
     /// Bytes from the damage to the end of the segment, not read.
     pub bytes: u64,
     pub damage: DamageKind,
+    /// Damage in the newest segment: beside a running daemon this is usually the record being
+    /// written right now, not a fault.
+    pub newest_segment: bool,
 }
 
 /// A frame that was intact but could not be decoded (written by a newer build).
@@ -146,6 +149,7 @@ impl LedgerReader {
                     offset: 0,
                     bytes: bytes.len() as u64,
                     damage,
+                    newest_segment: self.pending.is_empty(),
                 });
             }
         }
@@ -201,6 +205,7 @@ impl Iterator for LedgerReader {
                             offset,
                             bytes,
                             damage,
+                            newest_segment: self.pending.is_empty(),
                         });
                         self.current = None;
                     }

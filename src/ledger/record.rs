@@ -103,6 +103,49 @@ hex_id!(
     TunnelSerial
 );
 
+/// Hands out [`AcctSessionId`]s, [`MultiSessionId`]s and [`TunnelSerial`]s that stay unique over
+/// the ledger's life without reading it: `(run start in UnixMillis << 22) + n`.
+///
+/// Two daemon runs can only collide if the earlier one made more than 4 194 304 IDs per
+/// millisecond between its start and the later run's start (a run started a second later leaves
+/// the earlier over four billion IDs). The values fit in 64 bits until the year 2109.
+#[derive(Debug, Clone)]
+pub struct IdSource {
+    next: u64,
+}
+
+impl IdSource {
+    /// IDs for a daemon run that started at `run_started_at` (the caller's wall clock).
+    pub fn new(run_started_at: UnixMillis) -> Self {
+        IdSource {
+            next: run_started_at.saturating_mul(1 << 22),
+        }
+    }
+
+    fn take(&mut self) -> u64 {
+        let id = self.next;
+        self.next = self.next.wrapping_add(1);
+        id
+    }
+
+    /// A new leg's Acct-Session-Id.
+    pub fn session(&mut self) -> AcctSessionId {
+        AcctSessionId(self.take())
+    }
+
+    /// A new subscriber session's Acct-Multi-Session-Id and its first leg's Acct-Session-Id, the
+    /// same number as RADIUS servers expect for a session that has not moved yet.
+    pub fn new_session(&mut self) -> (MultiSessionId, AcctSessionId) {
+        let id = self.take();
+        (MultiSessionId(id), AcctSessionId(id))
+    }
+
+    /// A new tunnel's serial.
+    pub fn tunnel(&mut self) -> TunnelSerial {
+        TunnelSerial(self.take())
+    }
+}
+
 /// Byte and packet counters of one leg, cumulative since the leg started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Counters {
@@ -859,6 +902,22 @@ mod tests {
             assert_eq!(TerminateCause::from_code(code).code(), code);
         }
         assert_eq!(TerminateCause::IdleTimeout.to_string(), "Idle-Timeout(4)");
+    }
+
+    #[test]
+    fn id_sources_of_later_runs_never_repeat_earlier_ids() {
+        let mut first = IdSource::new(1_793_491_200_000);
+        let (multi, leg) = first.new_session();
+        assert_eq!(multi.0, leg.0);
+        let mut last = leg.0;
+        for _ in 0..10_000 {
+            last = first.session().0.max(first.tunnel().0);
+        }
+        let mut second = IdSource::new(1_793_491_200_001);
+        assert!(second.session().0 > last);
+        // Still representable at the end of this century.
+        let late = IdSource::new(4_102_444_800_000).take(); // 2100-01-01
+        assert!(late > 1_793_491_200_000 << 22);
     }
 
     #[test]
