@@ -293,7 +293,15 @@ pub fn compute_invoice(
             let Some(contract) = table.contract(subscriber) else {
                 continue;
             };
-            let plan = &tariffs.plans[&contract.plan];
+            // The table may have been built against other tariffs: refuse, never panic.
+            let plan =
+                tariffs
+                    .plans
+                    .get(&contract.plan)
+                    .ok_or_else(|| ContractError::UnknownPlan {
+                        subscriber: contract.subscriber.clone(),
+                        plan: contract.plan.clone(),
+                    })?;
             let empty = Acc::default();
             let acc = by_subscriber.get(subscriber.as_str()).unwrap_or(&empty);
             let per_time = plan.per_time.map(|r| r.rate(acc.connect_ms)).transpose()?;
@@ -347,7 +355,12 @@ pub fn compute_invoice(
         }
         let contract_fee = match &terms.supplementary {
             Some(name) => {
-                let fee_tariff = &tariffs.contract_fees[name];
+                let fee_tariff = tariffs.contract_fees.get(name).ok_or_else(|| {
+                    ContractError::UnknownContractFee {
+                        subscriber: terms.subscribers.first().cloned().unwrap_or_default(),
+                        fee: name.clone(),
+                    }
+                })?;
                 let metered = match fee_tariff.metered {
                     Some(rate) => Some(rate_private(
                         rate,

@@ -80,10 +80,12 @@ impl BillingPeriod {
     }
 
     fn year_month(&self) -> (i32, u32) {
-        // The label was made by `month`, so it parses.
-        let y = self.label[..4].parse().unwrap_or(1970);
-        let m = self.label[5..].parse().unwrap_or(1);
-        (y, m)
+        // Taken from `start` rather than the (public, editable) label.
+        use chrono::Datelike;
+        i64::try_from(self.start)
+            .ok()
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map_or((1970, 1), |t| (t.year(), t.month()))
     }
 }
 
