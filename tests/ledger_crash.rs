@@ -1,9 +1,10 @@
 //! SIGKILL during load: a child process (this test binary re-executed, running the ignored
 //! `crash_writer_child` entry point) appends records as fast as it can on one thread and, on
-//! another, commits in a loop and prints each LSN the ledger acknowledges as committed (fsynced). The parent kills it with SIGKILL at a different
-//! moment each round (kills often land mid-write: recovery then sets a torn tail aside), reopens
-//! the ledger and checks that every acknowledged record is there, intact, in order, with no gap,
-//! and that the usage totals agree with what the child counted.
+//! another, commits in a loop and prints each LSN the ledger acknowledges as committed (fsynced).
+//! The parent kills it with SIGKILL at a different moment each round (kills often land
+//! mid-write: recovery then sets a torn tail aside), reopens the ledger and checks that every
+//! acknowledged record is there, intact, in order, with no gap, and that the usage totals agree
+//! with what the child counted.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
