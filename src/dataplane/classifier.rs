@@ -264,11 +264,11 @@ fn service_key(address: Ipv4Addr, protocol: u8, port: Option<u16>) -> u64 {
 }
 
 /// An immutable open-addressing hash map from `u64` keys (never `u64::MAX`) to `u64` values,
-/// at most half full, linear probing. Built from trusted config keys only.
+/// at most half full, linear probing, each key beside its value so a probe reads one cache line.
+/// Built from trusted config keys only.
 #[derive(Debug, Clone)]
 struct FlatMap {
-    keys: Box<[u64]>,
-    values: Box<[u64]>,
+    slots: Box<[(u64, u64)]>,
     mask: usize,
     len: usize,
 }
@@ -279,8 +279,7 @@ impl FlatMap {
     fn with_capacity(n: usize) -> Self {
         let size = (n * 2).next_power_of_two().max(8);
         Self {
-            keys: vec![EMPTY; size].into_boxed_slice(),
-            values: vec![0; size].into_boxed_slice(),
+            slots: vec![(EMPTY, 0); size].into_boxed_slice(),
             mask: size - 1,
             len: 0,
         }
@@ -304,9 +303,9 @@ impl FlatMap {
     fn get(&self, key: u64) -> Option<u64> {
         let mut i = self.slot(key);
         loop {
-            let k = self.keys[i];
+            let (k, v) = self.slots[i];
             if k == key {
-                return Some(self.values[i]);
+                return Some(v);
             }
             if k == EMPTY {
                 return None;
@@ -320,15 +319,12 @@ impl FlatMap {
         debug_assert_ne!(key, EMPTY);
         let mut i = self.slot(key);
         loop {
-            let k = self.keys[i];
-            if k == key {
-                self.values[i] = value;
-                return;
-            }
-            if k == EMPTY {
-                self.keys[i] = key;
-                self.values[i] = value;
-                self.len += 1;
+            let k = self.slots[i].0;
+            if k == key || k == EMPTY {
+                if k == EMPTY {
+                    self.len += 1;
+                }
+                self.slots[i] = (key, value);
                 return;
             }
             i = (i + 1) & self.mask;
@@ -562,12 +558,12 @@ pub fn count_ipv4(
         service: None,
         bytes: ip.total_len,
     };
-    let sets = counters.listed_sets();
+    let sets = counters.listed_sets(direction);
     if sets != 0 && table.server_sets_of(remote) & sets != 0 {
         counters.record_listed(direction, bytes, stamp);
         class.listed = true;
     }
-    if !table.has_no_services() && counters.tracks_services() {
+    if !table.has_no_services() && counters.tracks_services(direction) {
         if let Some(id) = table.lookup_service(remote, ip.protocol, remote_port) {
             counters.touch_service(table.generation(), id.0, stamp, |i| {
                 table.timeout_ms(ServiceId(i))

@@ -146,8 +146,9 @@ impl Direction {
     }
 }
 
-/// One direction's counters. Aligned to a cache line so that the two directions, usually written by
-/// different threads, do not bounce one line between cores.
+/// One direction's counters: exactly one cache line, so that the two directions, usually written
+/// by different threads, do not bounce a line between cores, and a packet touches one line only
+/// (unless it matches a service).
 #[derive(Debug, Default)]
 #[repr(align(64))]
 struct DirectionCounters {
@@ -157,16 +158,18 @@ struct DirectionCounters {
     listed_bytes: AtomicU64,
     listed_packets: AtomicU64,
     listed_last: AtomicU64,
-}
-
-/// What the engine asks the data plane to watch for one session, and the per-service activity.
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct WatchState {
-    /// Bit `i` set: traffic with a member of server set `i` of the service table is "listed".
+    /// What the engine asks the data plane to watch, copied into each direction's line so the
+    /// per-packet checks read the line the packet writes anyway. Bit `i` set: traffic with a
+    /// member of server set `i` of the service table is "listed".
     listed_sets: AtomicU64,
     /// Non-zero: look packets up in the application-service table (condition F is on).
     track_services: AtomicU64,
+}
+
+/// The per-service activity of condition F.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct WatchState {
     /// Packed `generation:4 | service index + 1:16 | last stamp:44`; 0 = empty.
     service_slots: [AtomicU64; SERVICE_SLOTS],
     /// Matches that found every slot taken by a service expiring sooner (see [`SERVICE_SLOTS`]).
@@ -212,22 +215,24 @@ impl SessionCounters {
     /// counts as "listed" (0 = none) and whether to match application services. The engine calls it
     /// at login and when conditions change.
     pub fn set_watch(&self, listed_sets: u64, track_services: bool) {
-        self.watch.listed_sets.store(listed_sets, Relaxed);
-        self.watch
-            .track_services
-            .store(u64::from(track_services), Relaxed);
+        for d in &self.dirs {
+            d.listed_sets.store(listed_sets, Relaxed);
+            d.track_services.store(u64::from(track_services), Relaxed);
+        }
     }
 
-    /// The server sets this session's listed-server counters follow (bit mask; 0 = none).
+    /// The server sets this session's listed-server counters follow (bit mask; 0 = none), read
+    /// from `direction`'s cache line.
     #[inline]
-    pub fn listed_sets(&self) -> u64 {
-        self.watch.listed_sets.load(Relaxed)
+    pub fn listed_sets(&self, direction: Direction) -> u64 {
+        self.dirs[direction.index()].listed_sets.load(Relaxed)
     }
 
-    /// Whether packets of this session are matched against the application-service table.
+    /// Whether packets of this session are matched against the application-service table, read
+    /// from `direction`'s cache line.
     #[inline]
-    pub fn tracks_services(&self) -> bool {
-        self.watch.track_services.load(Relaxed) != 0
+    pub fn tracks_services(&self, direction: Direction) -> bool {
+        self.dirs[direction.index()].track_services.load(Relaxed) != 0
     }
 
     /// Records a packet matching application service `service` of the table of generation
@@ -465,6 +470,12 @@ mod tests {
             b.instant(b.stamp(t + Duration::from_secs(3600))),
             t + Duration::from_secs(3600)
         );
+    }
+
+    #[test]
+    fn each_direction_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<DirectionCounters>(), 64);
+        assert_eq!(std::mem::size_of::<SessionCounters>(), 192);
     }
 
     #[test]
