@@ -1161,3 +1161,27 @@ fn a_reused_slot_does_not_honour_an_old_handle() {
     assert_eq!(rig.engine.logout(old), None);
     assert!(rig.engine.session_key(new).is_some());
 }
+
+#[test]
+fn a_burst_of_deadlines_is_worked_through_over_several_calls() {
+    use l2tpagg::engine::disconnect::DEADLINES_PER_CALL;
+    let mut rig = Rig::new();
+    let c = conds(Conditions {
+        session_time: Some(secs(10)),
+        ..Default::default()
+    });
+    let n = DEADLINES_PER_CALL + 1000;
+    for _ in 0..n {
+        rig.login(secs(0), "crowd", &c);
+    }
+    let first = rig.run(secs(10));
+    assert_eq!(first.len(), DEADLINES_PER_CALL);
+    assert_eq!(
+        rig.engine.poll_timeout(),
+        Some(rig.at(secs(10))),
+        "the backlog is still due"
+    );
+    let second = rig.run(secs(10));
+    assert_eq!(second.len(), 1000);
+    assert_eq!(rig.engine.poll_timeout(), None);
+}

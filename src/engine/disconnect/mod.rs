@@ -15,6 +15,8 @@
 //! 2. Whenever the timer set from [`DisconnectEngine::poll_timeout`] expires:
 //!    [`DisconnectEngine::handle_timeout`]. It fires A, B and F deadlines that are due and, when a
 //!    sampling pass is due, runs it ([`DisconnectEngine::sample`]) for C, E and B's minimum rate.
+//!    A large backlog of due deadlines is worked through over several calls
+//!    ([`DEADLINES_PER_CALL`] each); poll the timeout again after every call.
 //! 3. For every [`Decision`]: tear the session down, log it, record it, then
 //!    [`DisconnectEngine::logout`]. A session that fired reports nothing more.
 //! 4. At logout for any other reason: [`DisconnectEngine::logout`].
@@ -47,7 +49,9 @@ pub mod config;
 pub use conditions::*;
 
 use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,6 +70,11 @@ const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
 const DEADLINE_MAX: Stamp = (1 << 40) - 1;
 const NONE: u32 = u32::MAX;
 const CHUNK: usize = 4096;
+/// Most due deadlines one [`DisconnectEngine::handle_timeout`] call works through. A burst (a
+/// million sessions that logged in together reaching a deadline together) is then spread over
+/// several calls, and the actor serves other messages in between; `poll_timeout` keeps returning
+/// an instant already past until the backlog is gone. 32k re-arms take about 10 ms.
+pub const DEADLINES_PER_CALL: usize = 32_768;
 
 /// The session fired (or was cut for a login) and waits for its logout.
 const FIRED: u8 = 1;
@@ -406,8 +415,15 @@ pub struct DisconnectEngine {
     heap: BinaryHeap<Reverse<u64>>,
     access_point_ids: HashMap<Arc<str>, u32>,
     access_points: Vec<AccessPointGroup>,
-    /// Login-ordered sessions of each subscriber that has a per-subscriber login limit.
-    subscribers: HashMap<Arc<str>, Ends>,
+    /// The first of the login-ordered sessions of each subscriber that has a per-subscriber login
+    /// limit, by a keyed 64-bit hash of the name. Eight bytes of key instead of a 16-byte `Arc<str>`
+    /// keep the map at half the size; two names sharing a hash share a list, and every walk of a
+    /// list compares names, so a collision costs a longer walk, never a wrong count.
+    subscribers: HashMap<u64, u32, BuildHasherDefault<PreHashed>>,
+    subscriber_hasher: RandomState,
+    /// Tests make every name hash alike, to prove collisions are harmless.
+    #[cfg(test)]
+    collide_subscribers: bool,
     /// Sessions linked in an access point group: the per-server count.
     linked: u32,
     sampled: usize,
@@ -429,7 +445,10 @@ impl DisconnectEngine {
             heap: BinaryHeap::new(),
             access_point_ids: HashMap::new(),
             access_points: Vec::new(),
-            subscribers: HashMap::new(),
+            subscribers: HashMap::default(),
+            subscriber_hasher: RandomState::new(),
+            #[cfg(test)]
+            collide_subscribers: false,
             linked: 0,
             sampled: 0,
             fired_pending: 0,
@@ -675,15 +694,18 @@ impl DisconnectEngine {
         }
     }
 
-    /// Fires every deadline due at `now` and runs the sampling pass if it is due.
+    /// Fires the deadlines due at `now` (at most [`DEADLINES_PER_CALL`] of them; call again while
+    /// `poll_timeout` returns an instant not after now) and runs the sampling pass if it is due.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Decision> {
         let now_s = self.base.stamp(now);
         let mut out = Vec::new();
+        let mut budget = DEADLINES_PER_CALL;
         while let Some(&Reverse(top)) = self.heap.peek() {
             let (deadline, slot) = unpack(top);
-            if deadline > now_s {
+            if deadline > now_s || budget == 0 {
                 break;
             }
+            budget -= 1;
             self.heap.pop();
             if !self.is_live_entry(deadline, slot) {
                 continue;
@@ -816,8 +838,10 @@ impl DisconnectEngine {
         self.linked += 1;
         let mut flags = IN_AP;
         if per_subscriber {
-            let ends = self.subscribers.entry(subscriber).or_insert(EMPTY_ENDS);
-            list_insert(&mut self.slab, ListKind::Subscriber, ends, slot);
+            let key = self.subscriber_key(&subscriber);
+            let mut ends = self.subscriber_ends(key);
+            list_insert(&mut self.slab, ListKind::Subscriber, &mut ends, slot);
+            self.subscribers.insert(key, ends.head);
             flags |= IN_SUBSCRIBER;
         }
         self.slab.session_mut(slot).flags |= flags;
@@ -843,22 +867,67 @@ impl DisconnectEngine {
             self.linked -= 1;
         }
         if flags & IN_SUBSCRIBER != 0 {
-            let subscriber = self.slab.session(slot).subscriber.clone();
-            if let Some(ends) = self.subscribers.get_mut(&subscriber) {
-                list_remove(&mut self.slab, ListKind::Subscriber, ends, slot);
-                if ends.len == 0 {
-                    self.subscribers.remove(&subscriber);
-                }
+            let key = self.subscriber_key(&self.slab.session(slot).subscriber);
+            let mut ends = self.subscriber_ends(key);
+            list_remove(&mut self.slab, ListKind::Subscriber, &mut ends, slot);
+            if ends.len == 0 {
+                self.subscribers.remove(&key);
+            } else {
+                self.subscribers.insert(key, ends.head);
             }
         }
         self.slab.session_mut(slot).flags &= !(IN_AP | IN_SUBSCRIBER);
+    }
+
+    fn subscriber_key(&self, name: &str) -> u64 {
+        #[cfg(test)]
+        if self.collide_subscribers {
+            return 0;
+        }
+        self.subscriber_hasher.hash_one(name)
+    }
+
+    /// The ends of the subscriber list stored under `key` (lists are a subscriber's few sessions).
+    fn subscriber_ends(&self, key: u64) -> Ends {
+        let Some(&head) = self.subscribers.get(&key) else {
+            return EMPTY_ENDS;
+        };
+        let mut ends = Ends {
+            head,
+            tail: head,
+            len: 0,
+        };
+        let mut cur = head;
+        while cur != NONE {
+            ends.tail = cur;
+            ends.len += 1;
+            cur = self.slab.session(cur).subscriber_link.next;
+        }
+        ends
+    }
+
+    /// The sessions in `subscriber`'s login group, earliest login first.
+    fn subscriber_sessions<'a>(&'a self, subscriber: &'a str) -> impl Iterator<Item = u32> + 'a {
+        let key = self.subscriber_key(subscriber);
+        let mut cur = self.subscribers.get(&key).copied().unwrap_or(NONE);
+        std::iter::from_fn(move || {
+            while cur != NONE {
+                let s = self.slab.session(cur);
+                let here = cur;
+                cur = s.subscriber_link.next;
+                if *s.subscriber == *subscriber {
+                    return Some(here);
+                }
+            }
+            None
+        })
     }
 
     fn scope_count(&self, scope: LoginScope, ap: u32, subscriber: &str) -> u32 {
         match scope {
             LoginScope::Server => self.linked,
             LoginScope::AccessPoint => self.access_points[ap as usize].count,
-            LoginScope::Subscriber => self.subscribers.get(subscriber).map_or(0, |e| e.len),
+            LoginScope::Subscriber => self.subscriber_sessions(subscriber).count() as u32,
         }
     }
 
@@ -878,19 +947,17 @@ impl DisconnectEngine {
         let by_order = policy == LoginPolicy::CutByOrder;
         match scope {
             LoginScope::Subscriber => {
-                let ends = self.subscribers.get(subscriber)?;
+                let mut sessions = self.subscriber_sessions(subscriber);
                 if !by_order {
-                    return (ends.head != NONE).then_some(ends.head);
+                    return sessions.next();
                 }
                 // Login order within the list, so the first of the highest rank is the earliest.
                 let mut best: Option<(u8, u32)> = None;
-                let mut cur = ends.head;
-                while cur != NONE {
-                    let s = self.slab.session(cur);
-                    if best.is_none_or(|(p, _)| s.priority > p) {
-                        best = Some((s.priority, cur));
+                for slot in sessions {
+                    let p = self.slab.session(slot).priority;
+                    if best.is_none_or(|(b, _)| p > b) {
+                        best = Some((p, slot));
                     }
-                    cur = s.subscriber_link.next;
                 }
                 best.map(|(_, slot)| slot)
             }
@@ -1123,6 +1190,26 @@ impl DisconnectEngine {
     }
 }
 
+/// A hasher for keys that are already keyed 64-bit hashes.
+#[derive(Debug, Default, Clone, Copy)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
 fn unpack(entry: u64) -> (Stamp, u32) {
     (entry >> SLOT_BITS, (entry & SLOT_MASK) as u32)
 }
@@ -1303,6 +1390,54 @@ mod tests {
             "the vacant variant must fit the session's niche"
         );
         assert_eq!(std::mem::size_of::<RateState>(), 48);
+    }
+
+    #[test]
+    fn subscribers_sharing_a_hash_are_still_counted_apart() {
+        let t0 = crate::runtime::clock::test_epoch();
+        let mut e = DisconnectEngine::new(
+            StampBase::new(t0),
+            EngineSettings::default(),
+            Arc::default(),
+        );
+        e.collide_subscribers = true;
+        let c = Arc::new(Conditions {
+            logins: Some(LoginCondition {
+                per_subscriber: Some(1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let mut login = |key: u64, name: &str, secs: u64| {
+            let now = t0 + Duration::from_secs(secs);
+            e.login(
+                now,
+                LoginRequest {
+                    session: SessionKey(key),
+                    subscriber: name.into(),
+                    access_point: "ap",
+                    conditions: c.clone(),
+                    counters: Arc::default(),
+                    path_max_bps: 0,
+                    logged_in_at: now,
+                },
+            )
+        };
+        let victims = |o: LoginOutcome| match o {
+            LoginOutcome::Accepted { victims, .. } => {
+                victims.into_iter().map(|d| d.session.0).collect::<Vec<_>>()
+            }
+            LoginOutcome::Refused(r) => panic!("{r}"),
+        };
+        assert!(victims(login(1, "a", 1)).is_empty());
+        assert!(
+            victims(login(2, "b", 2)).is_empty(),
+            "b shares a's list but not its count"
+        );
+        assert!(victims(login(3, "c", 3)).is_empty());
+        assert_eq!(victims(login(4, "b", 4)), vec![2]);
+        assert_eq!(victims(login(5, "a", 5)), vec![1]);
+        assert_eq!(e.subscribers.len(), 1, "one shared list");
     }
 
     #[test]
