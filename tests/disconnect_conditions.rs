@@ -1185,3 +1185,18 @@ fn a_burst_of_deadlines_is_worked_through_over_several_calls() {
     assert_eq!(second.len(), 1000);
     assert_eq!(rig.engine.poll_timeout(), None);
 }
+
+#[test]
+fn a_decision_reads_as_one_log_line() {
+    let mut rig = Rig::new();
+    let c = conds(Conditions {
+        idle: Some(idle(secs(300), IdleDirection::Either)),
+        ..Default::default()
+    });
+    rig.login(secs(0), "yael", &c);
+    let d = only(rig.run(secs(300)));
+    assert_eq!(
+        d.to_string(),
+        "session 1 of \"yael\" cut: idle (B): 300.000s against limit 300.000s; Acct-Terminate-Cause Idle-Timeout(4)"
+    );
+}

@@ -623,6 +623,20 @@ impl Decision {
     }
 }
 
+/// One line for the log: who, which condition, measured against what, and the cause.
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "session {} of {:?} cut: {}; Acct-Terminate-Cause {}",
+            self.session,
+            self.subscriber,
+            self.fired,
+            self.cause()
+        )
+    }
+}
+
 /// Why a login was refused. Nothing was registered and nothing was cut.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoginRefusal {

@@ -614,23 +614,16 @@ impl DisconnectEngine {
         now: Instant,
         mut resolve: impl FnMut(SessionKey, &str) -> Arc<Conditions>,
     ) {
-        let handles: Vec<(SessionHandle, SessionKey, Arc<str>)> = self
-            .slab
-            .slots()
-            .map(|(slot, s)| {
-                (
-                    SessionHandle {
-                        slot,
-                        generation: s.generation,
-                    },
-                    s.key,
-                    s.subscriber.clone(),
-                )
-            })
-            .collect();
-        for (handle, key, subscriber) in handles {
-            let c = resolve(key, &subscriber);
-            self.set_conditions(now, handle, c);
+        let slots: Vec<u32> = self.slab.slots().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            let s = self.slab.session(slot);
+            let handle = SessionHandle {
+                slot,
+                generation: s.generation,
+            };
+            let subscriber = s.subscriber.clone();
+            let conditions = resolve(s.key, &subscriber);
+            self.set_conditions(now, handle, conditions);
         }
     }
 
@@ -1164,8 +1157,8 @@ impl DisconnectEngine {
                     let Some(spec) = self.table.service(id) else {
                         continue;
                     };
-                    // RFC-free, seed 004 Fig. 8: cut "immediately before" the server's timeout, a
-                    // guard interval ahead of it.
+                    // Seed 004, Fig. 8: cut "immediately before" the server's timeout, a guard
+                    // interval ahead of it, so no transfer is cut by the server mid-way.
                     let deadline = last.saturating_add(timeout).saturating_sub(guard).max(last);
                     if now >= deadline {
                         return Err(Fired::AppTimeout {
@@ -1438,6 +1431,13 @@ mod tests {
         assert_eq!(victims(login(4, "b", 4)), vec![2]);
         assert_eq!(victims(login(5, "a", 5)), vec![1]);
         assert_eq!(e.subscribers.len(), 1, "one shared list");
+    }
+
+    #[test]
+    fn the_engine_can_move_into_the_actor_task() {
+        fn send<T: Send>() {}
+        send::<DisconnectEngine>();
+        send::<Decision>();
     }
 
     #[test]
