@@ -1200,3 +1200,31 @@ fn a_decision_reads_as_one_log_line() {
         "session 1 of \"yael\" cut: idle (B): 300.000s against limit 300.000s; Acct-Terminate-Cause Idle-Timeout(4)"
     );
 }
+
+#[test]
+fn reload_keeps_the_minimum_rate_activity_of_a_live_session() {
+    let mut rig = Rig::new();
+    let with = |limit| {
+        conds(Conditions {
+            idle: Some(IdleCondition {
+                min_rate_bps: Some(8_000),
+                ..idle(limit, IdleDirection::Either)
+            }),
+            ..Default::default()
+        })
+    };
+    let (h, counters) = rig.login(secs(0), "zed", &with(secs(100)));
+    let mut fired = Vec::new();
+    for t in 1..=20u64 {
+        // Active (2 kB/s) until 20 s.
+        counters.record(Direction::ToSubscriber, 2_000, rig.stamp(secs(t) - ms(500)));
+        fired.extend(rig.drive(secs(t)));
+    }
+    // Shorten the limit to 30 s at 25 s: idle still counts from 20 s, not from login nor from now.
+    fired.extend(rig.drive(secs(25)));
+    rig.engine
+        .set_conditions(rig.at(secs(25)), h, with(secs(30)));
+    fired.extend(rig.drive(secs(200)));
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].0, secs(50));
+}

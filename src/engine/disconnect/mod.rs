@@ -41,7 +41,8 @@
 //!
 //! # Memory
 //! A session costs one 96-byte slab entry (the counters and conditions sit behind shared `Arc`s),
-//! one 8-byte heap entry, and, when it runs E or B with a minimum rate, a 48-byte rate state. Subscribers with a per-subscriber login limit add one map entry per subscriber.
+//! one 8-byte heap entry, and, when it runs E or B with a minimum rate, a 48-byte rate state in a
+//! chunked side slab. Subscribers with a per-subscriber login limit add one map entry per subscriber.
 
 mod conditions;
 pub mod config;
@@ -162,8 +163,8 @@ const UNLINKED: Link = Link {
     next: NONE,
 };
 
-/// State kept only for sessions running E or B with a minimum rate.
-#[derive(Debug)]
+/// State kept only for sessions running E or B with a minimum rate, in [`RateSlab`].
+#[derive(Debug, Clone, Copy, Default)]
 struct RateState {
     /// B with a minimum rate: when the last sampling interval at or above the rate ended.
     idle_active: Stamp,
@@ -194,7 +195,8 @@ struct Session {
     /// The disconnect order this session was linked with.
     priority: u8,
     flags: u8,
-    rate: Option<Box<RateState>>,
+    /// Index of this session's [`RateState`] in the engine's [`RateSlab`]; `NONE` without one.
+    rate: u32,
 }
 
 #[derive(Debug)]
@@ -312,6 +314,45 @@ impl Slab {
     }
 }
 
+/// Rate states in fixed-size chunks with a free list: no allocation per session (a million
+/// 48-byte boxes would add the allocator's per-block overhead to each), and no copying on growth.
+#[derive(Debug, Default)]
+struct RateSlab {
+    chunks: Vec<Box<[RateState]>>,
+    free: Vec<u32>,
+    len: u32,
+}
+
+impl RateSlab {
+    fn insert(&mut self, state: RateState) -> u32 {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                if self.len as usize % CHUNK == 0 {
+                    self.chunks
+                        .push(vec![RateState::default(); CHUNK].into_boxed_slice());
+                }
+                self.len += 1;
+                self.len - 1
+            }
+        };
+        *self.get_mut(i) = state;
+        i
+    }
+
+    fn get(&self, i: u32) -> &RateState {
+        &self.chunks[i as usize / CHUNK][i as usize % CHUNK]
+    }
+
+    fn get_mut(&mut self, i: u32) -> &mut RateState {
+        &mut self.chunks[i as usize / CHUNK][i as usize % CHUNK]
+    }
+
+    fn remove(&mut self, i: u32) {
+        self.free.push(i);
+    }
+}
+
 /// The two ends and length of an intrusive list through the slab, kept in login order.
 #[derive(Debug, Clone, Copy)]
 struct Ends {
@@ -411,6 +452,7 @@ pub struct DisconnectEngine {
     /// The shortest server idle timeout in the table, in milliseconds (0 with no services).
     min_service_timeout_ms: u64,
     slab: Slab,
+    rates: RateSlab,
     /// `Reverse(deadline << 24 | slot)`: the earliest deadline on top.
     heap: BinaryHeap<Reverse<u64>>,
     access_point_ids: HashMap<Arc<str>, u32>,
@@ -442,6 +484,7 @@ impl DisconnectEngine {
             table,
             min_service_timeout_ms,
             slab: Slab::default(),
+            rates: RateSlab::default(),
             heap: BinaryHeap::new(),
             access_point_ids: HashMap::new(),
             access_points: Vec::new(),
@@ -478,9 +521,12 @@ impl DisconnectEngine {
         let login = self.base.stamp_ceil(req.logged_in_at);
         let counters = req.counters;
         counters.set_watch(conditions.watched_sets(), conditions.app_timeout.is_some());
-        let rate = conditions
-            .needs_rate_state()
-            .then(|| new_rate_state(&counters, &conditions, login, now_s));
+        let rate = if conditions.needs_rate_state() {
+            self.rates
+                .insert(new_rate_state(&counters, &conditions, login, now_s))
+        } else {
+            NONE
+        };
         let mut flags = 0;
         if conditions.needs_sampling() {
             flags |= SAMPLED;
@@ -525,6 +571,9 @@ impl DisconnectEngine {
         self.valid(handle)?;
         self.unlink(handle.slot);
         let s = self.slab.remove(handle.slot)?;
+        if s.rate != NONE {
+            self.rates.remove(s.rate);
+        }
         if s.flags & SAMPLED != 0 && s.flags & FIRED == 0 {
             self.sampled -= 1;
         }
@@ -570,8 +619,10 @@ impl DisconnectEngine {
         s.counters
             .set_watch(conditions.watched_sets(), conditions.app_timeout.is_some());
         // B's minimum-rate activity carries over; a session new to it counts from its last packet.
-        let idle_active = match (&s.rate, &s.conditions.idle) {
-            (Some(r), Some(i)) if i.min_rate_bps.is_some() => r.idle_active,
+        let idle_active = match &s.conditions.idle {
+            Some(i) if i.min_rate_bps.is_some() && s.rate != NONE => {
+                self.rates.get(s.rate).idle_active
+            }
             _ => conditions
                 .idle
                 .as_ref()
@@ -580,9 +631,15 @@ impl DisconnectEngine {
                 })
                 .max(s.login),
         };
-        s.rate = conditions
-            .needs_rate_state()
-            .then(|| new_rate_state(&s.counters, &conditions, idle_active, now_s));
+        if s.rate != NONE {
+            self.rates.remove(s.rate);
+            s.rate = NONE;
+        }
+        if conditions.needs_rate_state() {
+            s.rate =
+                self.rates
+                    .insert(new_rate_state(&s.counters, &conditions, idle_active, now_s));
+        }
         if conditions.needs_sampling() {
             s.flags |= SAMPLED;
         } else {
@@ -722,13 +779,15 @@ impl DisconnectEngine {
         let now_s = self.base.stamp(now);
         self.next_sample = (self.sampled > 0).then(|| now + self.settings.sample_interval);
         let mut hits: Vec<(u32, Fired)> = Vec::new();
+        let rates = &mut self.rates;
         for (ci, chunk) in self.slab.chunks.iter_mut().enumerate() {
             for (i, e) in chunk.iter_mut().enumerate() {
                 let Entry::Occupied(s) = e else { continue };
                 if s.flags & (SAMPLED | FIRED) != SAMPLED {
                     continue;
                 }
-                if let Some(f) = sample_session(s, now_s) {
+                let rate = (s.rate != NONE).then(|| rates.get_mut(s.rate));
+                if let Some(f) = sample_session(s, rate, now_s) {
                     hits.push(((ci * CHUNK + i) as u32, f));
                 }
             }
@@ -1132,8 +1191,8 @@ impl DisconnectEngine {
             next = next.min(deadline);
         }
         if let Some(idle) = &c.idle {
-            let since = match (&s.rate, idle.min_rate_bps) {
-                (Some(r), Some(_)) => r.idle_active,
+            let since = match idle.min_rate_bps {
+                Some(_) if s.rate != NONE => self.rates.get(s.rate).idle_active,
                 _ => last_activity(&s.counters, idle.direction, idle.only_listed_servers),
             }
             .max(s.login);
@@ -1255,19 +1314,19 @@ fn new_rate_state(
     conditions: &Conditions,
     idle_active: Stamp,
     now: Stamp,
-) -> Box<RateState> {
+) -> RateState {
     let idle_base = conditions
         .idle
         .as_ref()
         .map_or(0, |i| idle_bytes(c, i.direction, i.only_listed_servers));
-    Box::new(RateState {
+    RateState {
         idle_active,
         idle_base,
         idle_sampled_at: now,
         window_start: now,
         window_from: c.bytes(Direction::FromSubscriber, false),
         window_to: c.bytes(Direction::ToSubscriber, false),
-    })
+    }
 }
 
 /// A path rate in kbit/s, rounded to nearest and saturating.
@@ -1282,10 +1341,10 @@ fn rate_bps(bytes: u64, elapsed_ms: u64) -> u64 {
 }
 
 /// One session's part of a sampling pass.
-fn sample_session(s: &mut Session, now: Stamp) -> Option<Fired> {
+fn sample_session(s: &mut Session, mut rate: Option<&mut RateState>, now: Stamp) -> Option<Fired> {
     let c = &*s.conditions;
     let counters = &*s.counters;
-    if let (Some(idle), Some(rate)) = (&c.idle, s.rate.as_deref_mut()) {
+    if let (Some(idle), Some(rate)) = (&c.idle, rate.as_deref_mut()) {
         if let Some(min) = idle.min_rate_bps {
             let elapsed = now.saturating_sub(rate.idle_sampled_at);
             if elapsed > 0 {
@@ -1333,7 +1392,7 @@ fn sample_session(s: &mut Session, now: Stamp) -> Option<Fired> {
             }
         }
     }
-    if let (Some(t), Some(rate)) = (&c.traffic, s.rate.as_deref_mut()) {
+    if let (Some(t), Some(rate)) = (&c.traffic, rate) {
         let elapsed = now.saturating_sub(rate.window_start);
         if elapsed >= ceil_ms(t.window) {
             let from = counters.bytes(Direction::FromSubscriber, false);
@@ -1431,6 +1490,59 @@ mod tests {
         assert_eq!(victims(login(4, "b", 4)), vec![2]);
         assert_eq!(victims(login(5, "a", 5)), vec![1]);
         assert_eq!(e.subscribers.len(), 1, "one shared list");
+    }
+
+    #[test]
+    fn rate_states_are_reused_after_logout_and_reload() {
+        let t0 = crate::runtime::clock::test_epoch();
+        let mut e = DisconnectEngine::new(
+            StampBase::new(t0),
+            EngineSettings::default(),
+            Arc::default(),
+        );
+        let with_e = Arc::new(Conditions {
+            traffic: Some(TrafficCondition {
+                window: Duration::from_secs(10),
+                max_percent: 50,
+                direction: RateDirection::Busier,
+            }),
+            ..Default::default()
+        });
+        let login = |e: &mut DisconnectEngine, key: u64| {
+            let LoginOutcome::Accepted { handle, .. } = e.login(
+                t0,
+                LoginRequest {
+                    session: SessionKey(key),
+                    subscriber: "s".into(),
+                    access_point: "ap",
+                    conditions: with_e.clone(),
+                    counters: Arc::default(),
+                    path_max_bps: 1_000_000,
+                    logged_in_at: t0,
+                },
+            ) else {
+                panic!("refused")
+            };
+            handle
+        };
+        let handles: Vec<_> = (0..10).map(|k| login(&mut e, k)).collect();
+        for h in &handles {
+            e.logout(*h).unwrap();
+        }
+        let handles: Vec<_> = (0..10).map(|k| login(&mut e, k)).collect();
+        assert_eq!(e.rates.len, 10, "freed rate states are reused");
+        // A reload that keeps E replaces each state in place; one that drops E frees it.
+        for h in &handles {
+            let mut c = (*with_e).clone();
+            c.traffic.as_mut().unwrap().max_percent = 60;
+            e.set_conditions(t0, *h, Arc::new(c));
+        }
+        assert_eq!((e.rates.len, e.rates.free.len()), (10, 0));
+        for h in &handles {
+            e.set_conditions(t0, *h, Arc::default());
+        }
+        assert_eq!(e.rates.free.len(), 10);
+        assert_eq!(e.stats().sampled, 0);
     }
 
     #[test]
