@@ -273,7 +273,8 @@ impl SessionCounters {
                     free.get_or_insert((i, v));
                     continue;
                 }
-                let idx = ((v >> TAG_SHIFT) & 0xFFFF) as u16 - 1;
+                let idx = ((v >> TAG_SHIFT) & 0xFFFF) as u16;
+                let idx = idx.wrapping_sub(1); // slots hold index + 1, never 0 when occupied
                 let expiry = (v & STAMP_MASK).saturating_add(expiry_ms(idx));
                 if expiry <= stamp {
                     // That server has already timed out; its slot is as good as free.
@@ -317,7 +318,7 @@ impl SessionCounters {
                 return None;
             }
             let idx = ((v >> TAG_SHIFT) & 0xFFFF) as u16;
-            Some((idx - 1, v & STAMP_MASK))
+            Some((idx.wrapping_sub(1), v & STAMP_MASK))
         })
     }
 
