@@ -61,7 +61,11 @@ fn packets(services: u32) -> Vec<(Direction, Vec<u8>)> {
         .map(|i| {
             let s = i % services.max(1);
             let hit = i % 2 == 0 && services > 0;
-            let proto = if s % 3 == 0 { PROTO_UDP } else { PROTO_TCP };
+            let proto = if s.is_multiple_of(3) {
+                PROTO_UDP
+            } else {
+                PROTO_TCP
+            };
             let port = if hit { 1000 + (s % 50) as u16 } else { 9 };
             let remote = if hit {
                 server(s)

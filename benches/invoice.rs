@@ -39,7 +39,7 @@ fn place(tunnel: u64) -> LegPlace {
         tunnel: TunnelSerial(tunnel),
         l2tp_session_id: (tunnel as u16).wrapping_mul(7) | 1,
         peer: format!("lns-{}", tunnel % 5),
-        line: if tunnel % 4 == 0 {
+        line: if tunnel.is_multiple_of(4) {
             "private-1".into()
         } else {
             format!("fiber-{}", tunnel % 4)

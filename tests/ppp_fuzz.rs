@@ -404,10 +404,10 @@ fn fuzz_server_cfg(n: u8) -> LinkConfig {
     };
     let mut cfg = server_cfg(protocols);
     cfg.seed = [n; 32];
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         cfg.lcp = l2tpagg::ppp::LcpConfig::for_pppoe();
     }
-    cfg.lcp.request_pfc = n % 5 == 0;
+    cfg.lcp.request_pfc = n.is_multiple_of(5);
     cfg
 }
 

@@ -324,7 +324,7 @@ fn access_concentrator_survives_random_traffic_and_keeps_its_invariants() {
             let pick = |live: &HashSet<u16>, pick: u16| {
                 let mut ids: Vec<u16> = live.iter().copied().collect();
                 ids.sort_unstable();
-                if ids.is_empty() || pick % 4 == 0 {
+                if ids.is_empty() || pick.is_multiple_of(4) {
                     pick
                 } else {
                     ids[usize::from(pick) % ids.len()]
@@ -434,13 +434,13 @@ fn access_concentrator_survives_random_traffic_and_keeps_its_invariants() {
                         "every rejection is counted once"
                     );
                 }
-                if let Handled::Rejected(r) = &handled {
-                    if matches!(
+                if let Handled::Rejected(r) = &handled
+                    && matches!(
                         r.kind(),
                         RejectKind::PerMacLimit | RejectKind::InterfaceFull
-                    ) {
-                        STATS[2].fetch_add(1, Relaxed);
-                    }
+                    )
+                {
+                    STATS[2].fetch_add(1, Relaxed);
                 }
                 if let Handled::Session(p) = handled {
                     prop_assert!(live.contains(&p.session_id));

@@ -138,7 +138,7 @@ fn scaled_integer(number: &str, multiplier: u64) -> Option<u64> {
     let mut total = int_value.checked_mul(multiplier)?;
     let mut scale = multiplier;
     for digit in frac_part.bytes() {
-        if scale % 10 != 0 {
+        if !scale.is_multiple_of(10) {
             // More fractional digits than the multiplier can absorb: not a whole number of units,
             // unless every remaining digit is zero.
             if digit != b'0' {
@@ -186,7 +186,7 @@ pub fn show_bandwidth(bps: u64) -> String {
         (1_000_000, "M"),
         (1_000, "k"),
     ] {
-        if bps >= div && bps % div == 0 {
+        if bps >= div && bps.is_multiple_of(div) {
             return format!("{}{p}bit/s", bps / div);
         }
     }

@@ -2119,14 +2119,14 @@ impl<'a> Ctx<'a> {
     }
 
     fn weak_hash(&mut self, doc: usize, span: &Range<usize>, secret: Option<&Secret>) {
-        if let Some(Secret::Pbkdf2Sha256 { iterations, .. }) = secret {
-            if *iterations < PBKDF2_RECOMMENDED_ITERATIONS {
-                self.warn(
+        if let Some(Secret::Pbkdf2Sha256 { iterations, .. }) = secret
+            && *iterations < PBKDF2_RECOMMENDED_ITERATIONS
+        {
+            self.warn(
                     doc,
                     inside(span, "secret_hash"),
                     format!("{iterations} PBKDF2 iterations is cheap to brute-force; use at least {PBKDF2_RECOMMENDED_ITERATIONS}"),
                 );
-            }
         }
     }
 

@@ -224,10 +224,10 @@ impl ServiceTable {
         protocol: u8,
         port: Option<u16>,
     ) -> Option<ServiceId> {
-        if port.is_some() {
-            if let Some(i) = self.service_map.get(service_key(server, protocol, port)) {
-                return Some(ServiceId(i as u16));
-            }
+        if port.is_some()
+            && let Some(i) = self.service_map.get(service_key(server, protocol, port))
+        {
+            return Some(ServiceId(i as u16));
         }
         self.service_map
             .get(service_key(server, protocol, None))
@@ -563,13 +563,14 @@ pub fn count_ipv4(
         counters.record_listed(direction, bytes, stamp);
         class.listed = true;
     }
-    if !table.has_no_services() && counters.tracks_services(direction) {
-        if let Some(id) = table.lookup_service(remote, ip.protocol, remote_port) {
-            counters.touch_service(table.generation(), id.0, stamp, |i| {
-                table.timeout_ms(ServiceId(i))
-            });
-            class.service = Some(id);
-        }
+    if !table.has_no_services()
+        && counters.tracks_services(direction)
+        && let Some(id) = table.lookup_service(remote, ip.protocol, remote_port)
+    {
+        counters.touch_service(table.generation(), id.0, stamp, |i| {
+            table.timeout_ms(ServiceId(i))
+        });
+        class.service = Some(id);
     }
     Ok(class)
 }

@@ -75,7 +75,7 @@ impl StampBase {
     pub fn stamp_ceil(&self, at: Instant) -> Stamp {
         let since = at.saturating_duration_since(self.base);
         let mut ms = crate::runtime::clock::millis(since);
-        if since.subsec_nanos() % 1_000_000 != 0 {
+        if !since.subsec_nanos().is_multiple_of(1_000_000) {
             ms = ms.saturating_add(1);
         }
         ms.saturating_add(1).min(STAMP_MASK)

@@ -310,14 +310,14 @@ fn non_negative(what: &str, price: Money) -> Result<(), TariffError> {
 
 fn rate_ok(what: &str, rate: &Rate, expected: Option<Dimension>) -> Result<(), TariffError> {
     non_negative(&format!("{what}.price"), rate.price)?;
-    if let Some(expected) = expected {
-        if rate.unit.dimension() != expected {
-            return Err(TariffError::WrongDimension {
-                what: what.to_owned(),
-                unit: rate.unit,
-                expected,
-            });
-        }
+    if let Some(expected) = expected
+        && rate.unit.dimension() != expected
+    {
+        return Err(TariffError::WrongDimension {
+            what: what.to_owned(),
+            unit: rate.unit,
+            expected,
+        });
     }
     Ok(())
 }

@@ -300,13 +300,13 @@ pub fn list_segments(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(seq) = parse_segment_file_name(name) {
-            if entry.file_type()?.is_file() {
-                out.push(SegmentFile {
-                    seq,
-                    path: entry.path(),
-                });
-            }
+        if let Some(seq) = parse_segment_file_name(name)
+            && entry.file_type()?.is_file()
+        {
+            out.push(SegmentFile {
+                seq,
+                path: entry.path(),
+            });
         }
     }
     out.sort_by_key(|s| s.seq);

@@ -1177,11 +1177,11 @@ impl Link {
                 self.enter_network(now);
             }
             AuthStep::Failed(cause) => {
-                if let RoleState::Server { auth, .. } = &self.role {
-                    if let Some((_, req)) = auth.presented() {
-                        // Never the password: only who and why.
-                        tracing::info!(name = %req.name_lossy(), cause = %cause, "authentication failed");
-                    }
+                if let RoleState::Server { auth, .. } = &self.role
+                    && let Some((_, req)) = auth.presented()
+                {
+                    // Never the password: only who and why.
+                    tracing::info!(name = %req.name_lossy(), cause = %cause, "authentication failed");
                 }
                 self.timers.clear(Timer::AuthRetransmit);
                 self.close_with(now, cause);

@@ -425,10 +425,10 @@ impl PppoeClient {
             self.last_offer_error = error.error_text();
             return Err(Ignored::UnacceptableOffer);
         }
-        if let Some(wanted) = &self.config.ac_name {
-            if d.ac_name() != Some(wanted.as_slice()) {
-                return Err(Ignored::UnacceptableOffer);
-            }
+        if let Some(wanted) = &self.config.ac_name
+            && d.ac_name() != Some(wanted.as_slice())
+        {
+            return Err(Ignored::UnacceptableOffer);
         }
         // RFC 2516 §5.2: the PADO carries "a Service-Name TAG identical to the one in the PADI".
         let wanted = self.config.service_name.as_slice();

@@ -239,10 +239,10 @@ impl TunDevice {
 
 impl Drop for TunDevice {
     fn drop(&mut self) {
-        if !self.closed {
-            if let Err(e) = self.teardown() {
-                tracing::warn!(device = %self.name, error = %e, "TUN teardown incomplete");
-            }
+        if !self.closed
+            && let Err(e) = self.teardown()
+        {
+            tracing::warn!(device = %self.name, error = %e, "TUN teardown incomplete");
         }
     }
 }

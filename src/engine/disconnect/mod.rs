@@ -328,7 +328,7 @@ impl RateSlab {
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
-                if self.len as usize % CHUNK == 0 {
+                if (self.len as usize).is_multiple_of(CHUNK) {
                     self.chunks
                         .push(vec![RateState::default(); CHUNK].into_boxed_slice());
                 }
@@ -1207,36 +1207,36 @@ impl DisconnectEngine {
             }
             next = next.min(deadline);
         }
-        if let Some(app) = &c.app_timeout {
-            if !self.table.has_no_services() {
-                let guard = ceil_ms(app.guard);
-                for (idx, last) in s.counters.service_activity(self.table.generation()) {
-                    let id = ServiceId(idx);
-                    let timeout = self.table.timeout_ms(id);
-                    let Some(spec) = self.table.service(id) else {
-                        continue;
-                    };
-                    // Seed 004, Fig. 8: cut "immediately before" the server's timeout, a guard
-                    // interval ahead of it, so no transfer is cut by the server mid-way.
-                    let deadline = last.saturating_add(timeout).saturating_sub(guard).max(last);
-                    if now >= deadline {
-                        return Err(Fired::AppTimeout {
-                            service: id,
-                            service_name: spec.name.clone(),
-                            idle: ms(now.saturating_sub(last)),
-                            server_timeout: spec.idle_timeout,
-                            guard: app.guard,
-                        });
-                    }
-                    next = next.min(deadline);
+        if let Some(app) = &c.app_timeout
+            && !self.table.has_no_services()
+        {
+            let guard = ceil_ms(app.guard);
+            for (idx, last) in s.counters.service_activity(self.table.generation()) {
+                let id = ServiceId(idx);
+                let timeout = self.table.timeout_ms(id);
+                let Some(spec) = self.table.service(id) else {
+                    continue;
+                };
+                // Seed 004, Fig. 8: cut "immediately before" the server's timeout, a guard
+                // interval ahead of it, so no transfer is cut by the server mid-way.
+                let deadline = last.saturating_add(timeout).saturating_sub(guard).max(last);
+                if now >= deadline {
+                    return Err(Fired::AppTimeout {
+                        service: id,
+                        service_name: spec.name.clone(),
+                        idle: ms(now.saturating_sub(last)),
+                        server_timeout: spec.idle_timeout,
+                        guard: app.guard,
+                    });
                 }
-                // A service first seen after now cannot come due before now + (shortest timeout -
-                // guard). Look again a little before that, leaving room for stamps that lag the
-                // engine's clock by up to a coarse-clock tick.
-                let horizon = self.min_service_timeout_ms.saturating_sub(guard);
-                let probe = horizon.saturating_sub(1_000).max(horizon / 2).max(1);
-                next = next.min(now.saturating_add(probe));
+                next = next.min(deadline);
             }
+            // A service first seen after now cannot come due before now + (shortest timeout -
+            // guard). Look again a little before that, leaving room for stamps that lag the
+            // engine's clock by up to a coarse-clock tick.
+            let horizon = self.min_service_timeout_ms.saturating_sub(guard);
+            let probe = horizon.saturating_sub(1_000).max(horizon / 2).max(1);
+            next = next.min(now.saturating_add(probe));
         }
         Ok(if next == Stamp::MAX { 0 } else { next })
     }
@@ -1276,7 +1276,7 @@ fn min_timeout_ms(table: &ServiceTable) -> u64 {
 /// Milliseconds of a duration, rounded up, so a limit is never shortened.
 fn ceil_ms(d: Duration) -> u64 {
     let whole = crate::runtime::clock::millis(d);
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         whole.saturating_add(1)
     } else {
         whole
@@ -1344,17 +1344,17 @@ fn rate_bps(bytes: u64, elapsed_ms: u64) -> u64 {
 fn sample_session(s: &mut Session, mut rate: Option<&mut RateState>, now: Stamp) -> Option<Fired> {
     let c = &*s.conditions;
     let counters = &*s.counters;
-    if let (Some(idle), Some(rate)) = (&c.idle, rate.as_deref_mut()) {
-        if let Some(min) = idle.min_rate_bps {
-            let elapsed = now.saturating_sub(rate.idle_sampled_at);
-            if elapsed > 0 {
-                let bytes = idle_bytes(counters, idle.direction, idle.only_listed_servers);
-                if rate_bps(bytes.wrapping_sub(rate.idle_base), elapsed) >= min {
-                    rate.idle_active = now;
-                }
-                rate.idle_base = bytes;
-                rate.idle_sampled_at = now;
+    if let (Some(idle), Some(rate)) = (&c.idle, rate.as_deref_mut())
+        && let Some(min) = idle.min_rate_bps
+    {
+        let elapsed = now.saturating_sub(rate.idle_sampled_at);
+        if elapsed > 0 {
+            let bytes = idle_bytes(counters, idle.direction, idle.only_listed_servers);
+            if rate_bps(bytes.wrapping_sub(rate.idle_base), elapsed) >= min {
+                rate.idle_active = now;
             }
+            rate.idle_base = bytes;
+            rate.idle_sampled_at = now;
         }
     }
     if let Some(v) = &c.volume {

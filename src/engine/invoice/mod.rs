@@ -271,15 +271,15 @@ pub fn compute_invoice(
                     .entry(key)
                     .or_default()
                     .push((leg.start, leg.end));
-                if let Some(c) = contract {
-                    if tariffs.private_lines.contains(&leg.line) {
-                        private_spans
-                            .entry(c.account.as_str())
-                            .or_default()
-                            .push((leg.start, leg.end));
-                        let o = private_octets.entry(c.account.as_str()).or_default();
-                        *o = o.saturating_add(leg.usage.octets_total());
-                    }
+                if let Some(c) = contract
+                    && tariffs.private_lines.contains(&leg.line)
+                {
+                    private_spans
+                        .entry(c.account.as_str())
+                        .or_default()
+                        .push((leg.start, leg.end));
+                    let o = private_octets.entry(c.account.as_str()).or_default();
+                    *o = o.saturating_add(leg.usage.octets_total());
                 }
             }
         }
