@@ -818,27 +818,45 @@ impl AvpType {
     }
 }
 
-/// Best-effort look at a message that failed to parse: its Message Type value and its unhidden
-/// Assigned Session ID, so the tunnel can answer a malformed session message with a CDN (RFC 2661
-/// §7.1) instead of tearing the whole tunnel down. Never fails; returns what it could read.
-pub fn peek(body: &[u8]) -> (Option<u16>, Option<u16>) {
-    let mut kind = None;
-    let mut session = None;
+/// What [`peek`] could read from a message without fully parsing it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peek {
+    /// The Message Type value, when the first AVP is a well-formed Message Type.
+    pub kind: Option<u16>,
+    /// The first unhidden, non-zero Assigned Session ID.
+    pub assigned_session_id: Option<u16>,
+    /// The first unhidden, non-zero Assigned Tunnel ID.
+    pub assigned_tunnel_id: Option<u16>,
+    /// The Host Name (never hidden, RFC 2661 §4.4.3).
+    pub host_name: Option<Vec<u8>>,
+    /// The unhidden Tie Breaker.
+    pub tie_breaker: Option<u64>,
+}
+
+/// Best-effort look at a message body: the Message Type, the unhidden IDs, the host name and the
+/// tie breaker. The endpoint uses it to route an SCCRQ before it knows the peer's secret, and the
+/// tunnel to answer a malformed session message with a CDN (RFC 2661 §7.1) instead of tearing the
+/// whole tunnel down. Never fails; stops at the first malformed AVP header.
+pub fn peek(body: &[u8]) -> Peek {
+    let mut p = Peek::default();
     for (i, view) in AvpReader::new(body).enumerate() {
         let Ok(view) = view else { break };
-        if i == 0 && view.vendor_id == 0 && view.attr == 0 && view.value.len() == 2 {
-            kind = Some(u16::from_be_bytes([view.value[0], view.value[1]]));
+        if view.vendor_id != 0 || view.hidden() {
+            continue;
         }
-        if view.vendor_id == 0
-            && view.attr == AvpType::AssignedSessionId.code()
-            && !view.hidden()
-            && view.value.len() == 2
-        {
-            let id = u16::from_be_bytes([view.value[0], view.value[1]]);
-            if id != 0 && session.is_none() {
-                session = Some(id);
+        let v = view.value;
+        match (view.attr, v.len()) {
+            (0, 2) if i == 0 => p.kind = Some(u16::from_be_bytes([v[0], v[1]])),
+            (9, 2) if p.assigned_tunnel_id.is_none() => {
+                p.assigned_tunnel_id = Some(u16::from_be_bytes([v[0], v[1]])).filter(|&x| x != 0)
             }
+            (14, 2) if p.assigned_session_id.is_none() => {
+                p.assigned_session_id = Some(u16::from_be_bytes([v[0], v[1]])).filter(|&x| x != 0)
+            }
+            (7, n) if n > 0 && p.host_name.is_none() => p.host_name = Some(v.to_vec()),
+            (5, 8) => p.tie_breaker = u64::decode(v).ok(),
+            _ => {}
         }
     }
-    (kind, session)
+    p
 }
