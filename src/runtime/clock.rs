@@ -32,7 +32,10 @@ impl Clock {
 
     /// A clock whose wall time starts at `anchor_wall_ms`; tests use it for reproducible stamps.
     pub fn anchored(anchor_wall_ms: UnixMillis) -> Self {
-        Self { anchor_instant: now(), anchor_wall_ms }
+        Self {
+            anchor_instant: now(),
+            anchor_wall_ms,
+        }
     }
 
     /// The monotonic now.

@@ -24,6 +24,14 @@ use super::Error;
 /// 5612 reserves for documentation.
 pub const DEFAULT_VENDOR_ID: u16 = 32473;
 
+/// A Wireshark/tshark Lua dissector for our vendor AVPs under `vendor_id`. Stock Wireshark flags
+/// every AVP of a vendor it has no dissector for as "Undecoded: Vendor-Specific AVP data" (an
+/// expert warning); with this script loaded (`tshark -X lua_script:FILE`) our AVPs are decoded
+/// field by field. The daemon can write it out for operators reading captures.
+pub fn wireshark_dissector(vendor_id: u16) -> String {
+    include_str!("wireshark.lua").replace("@VENDOR_ID@", &vendor_id.to_string())
+}
+
 /// AVP header flag: Mandatory.
 pub const AVP_FLAG_MANDATORY: u16 = 0x8000;
 /// AVP header flag: Hidden.
