@@ -82,9 +82,7 @@ fn write_pcap(path: &Path, packets: &[Captured]) {
     let start = test_epoch();
     let mut out = Vec::new();
     // libpcap global header: magic, v2.4, GMT, accuracy, snaplen, LINKTYPE_ETHERNET.
-    for w in [0xa1b2_c3d4u32] {
-        out.extend_from_slice(&w.to_le_bytes());
-    }
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
     out.extend_from_slice(&4u16.to_le_bytes());
     out.extend_from_slice(&0i32.to_le_bytes());
