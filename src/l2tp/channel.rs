@@ -254,7 +254,12 @@ impl<T> ControlChannel<T> {
             self.delivered.push_back(next);
             self.next_nr = self.next_nr.wrapping_add(1);
         }
-        if self.ack_at.is_none() {
+        // The ack waits a moment for a reply to carry it, but not once half of the window we
+        // advertised is unacknowledged: the peer would stall on its window while we wait.
+        let unacked = self.next_nr.wrapping_sub(self.nr_sent);
+        if unacked >= (self.p.receive_window / 2).max(1) {
+            self.ack_now = true;
+        } else if self.ack_at.is_none() {
             self.ack_at = Some(now + self.p.ack_delay);
         }
         Received::InOrder

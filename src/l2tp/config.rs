@@ -37,7 +37,9 @@ pub struct TunnelConfig {
     /// recommends 5). Default: 5.
     pub max_retransmits: u32,
     /// How long we wait for a message to piggyback an acknowledgement on before sending a ZLB
-    /// (RFC 2661 §5.8). Default: 100 ms.
+    /// (RFC 2661 §5.8). It only needs to cover the application's turnaround (an ICRP answering an
+    /// ICRQ); longer stalls a peer whose window is small. Half a window of unacknowledged
+    /// messages is acknowledged at once regardless. Default: 10 ms.
     pub ack_delay: Duration,
     /// Send a HELLO after this long without receiving anything from the peer (RFC 2661 §5.5, §6.5
     /// recommend 60 s). Default: 60 s.
@@ -80,7 +82,7 @@ impl Default for TunnelConfig {
             retransmit_initial: Duration::from_secs(1),
             retransmit_max: Duration::from_secs(8),
             max_retransmits: 5,
-            ack_delay: Duration::from_millis(100),
+            ack_delay: Duration::from_millis(10),
             hello_interval: Duration::from_secs(60),
             stop_linger: Duration::from_secs(31),
             secret: None,
