@@ -483,6 +483,52 @@ fn hello_is_sent_after_idle_and_acked_hello_keeps_the_tunnel() {
     assert_eq!(p.ep.tunnel_count(), 1);
 }
 
+#[test]
+fn stopccn_before_the_peer_knows_our_tunnel_id_is_routed_by_its_assigned_tunnel_id() {
+    let mut p = Peer::accepting(TunnelConfig::default());
+    p.send(0, &sccrq());
+    assert_eq!(p.ep.tunnel_count(), 1);
+    // The peer gives up before it saw our SCCRP: tunnel ID 0 in the header (RFC 2661 §4.4.3).
+    let mut stop = Message::new(MessageType::StopCcn);
+    stop.avps.assigned_tunnel_id = Some(PEER_TID);
+    stop.avps.result_code = Some(l2tpagg::wire::ResultCode::new(6));
+    let bytes = p.encode(0, p.ns, &stop);
+    let replies = p.raw(&bytes);
+    assert_eq!(replies.len(), 1, "acknowledged");
+    assert_eq!(
+        p.ep.tunnel(p.ep.tunnel_ids()[0]).unwrap().state,
+        l2tpagg::l2tp::TunnelState::Lingering
+    );
+    assert_eq!(p.ep.stats().get(DropReason::NotSccrqOnTunnelZero), 0);
+}
+
+#[test]
+fn an_sccrq_that_does_not_start_at_ns_0_is_still_answered() {
+    let mut p = Peer::accepting(TunnelConfig::default());
+    p.ns = 7;
+    let replies = p.send(0, &sccrq());
+    let (h, _) = only_message(&replies, MessageType::Sccrp);
+    assert_eq!(h.nr, 8);
+}
+
+#[test]
+fn invalid_configurations_are_refused() {
+    let mut p = Peer::new(TunnelConfig::default(), |_: &TunnelRequest<'_>| {
+        PolicyDecision::Accept(Arc::new(TunnelConfig {
+            receive_window: 0,
+            ..Default::default()
+        }))
+    });
+    assert!(p.send(0, &sccrq()).is_empty());
+    assert_eq!(p.ep.stats().get(DropReason::InvalidConfig), 1);
+    let bad = Arc::new(TunnelConfig {
+        retransmit_max: Duration::from_secs(2),
+        ..Default::default()
+    });
+    let r = p.ep.open_tunnel(p.now, lns_addr(), peer_addr(), bad);
+    assert!(matches!(r, Err(l2tpagg::l2tp::ApiError::InvalidConfig(_))));
+}
+
 /// A live tunnel shared by the fuzz cases; rebuilt whenever a case tore it down.
 static FUZZ: Mutex<Option<Peer>> = Mutex::new(None);
 

@@ -632,3 +632,55 @@ fn tie_breaker_leaves_one_tunnel() {
     assert_eq!(sim.a.tunnel_count(), 1);
     assert_eq!(sim.b.tunnel_count(), 1);
 }
+
+#[test]
+fn sequencing_required_puts_ns_on_slow_path_data() {
+    let (mut sim, cfg) = pair(
+        TunnelConfig::default(),
+        TunnelConfig::default(),
+        LinkModel::default(),
+        15,
+    );
+    let now = sim.now();
+    let tid = sim.a.open_tunnel(now, lac_addr(), lns_addr(), cfg).unwrap();
+    let mut lns_info = None;
+    let mut lac_sid = None;
+    sim.run_for(Duration::from_secs(3), |sim, side, e| match (side, e) {
+        (Side::A, Event::TunnelUp { .. }) => {
+            let mut r = request(0);
+            r.iccn.sequencing_required = true;
+            let now = sim.now();
+            lac_sid = Some(sim.a.open_session(now, tid, r).unwrap());
+        }
+        (
+            Side::B,
+            Event::IncomingCall {
+                tunnel, session, ..
+            },
+        ) => {
+            let now = sim.now();
+            sim.b.accept_call(now, tunnel, session).unwrap();
+        }
+        (Side::B, Event::SessionUp { info, .. }) => lns_info = Some(info),
+        _ => {}
+    });
+    assert!(lns_info.unwrap().sequencing_required);
+    sim.capture = Some(Vec::new());
+    let now = sim.now();
+    for _ in 0..2 {
+        sim.a
+            .send_data(now, tid, lac_sid.unwrap(), &[0xff, 0x03, 0x00, 0x21])
+            .unwrap();
+    }
+    sim.run_for(Duration::from_millis(50), |_, _, _| {});
+    let ns: Vec<Option<u16>> = sim
+        .capture
+        .unwrap()
+        .iter()
+        .filter_map(|c| match l2tpagg::wire::data::classify(&c.payload) {
+            Ok(l2tpagg::wire::data::Kind::Data { ns, .. }) => Some(ns),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ns, [Some(0), Some(1)]);
+}

@@ -88,6 +88,12 @@ impl<T> ControlChannel<T> {
         }
     }
 
+    /// Sets the Ns the first received message must carry (a responder learns it from the SCCRQ).
+    pub fn expect_first(&mut self, ns: u16) {
+        self.next_nr = ns;
+        self.nr_sent = ns;
+    }
+
     /// Applies the peer's Receive Window Size AVP (RFC 2661 §5.8; absent means 4).
     pub fn set_peer_window(&mut self, window: u16) {
         self.peer_window = window.max(1);

@@ -108,3 +108,116 @@ impl Default for EndpointConfig {
         EndpointConfig { max_tunnels: 4096 }
     }
 }
+
+/// A [`TunnelConfig`] value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Host Name must be 1 to 1017 bytes (RFC 2661 §4.4.3; one AVP).
+    #[error("host_name must be 1 to 1017 bytes")]
+    HostName,
+    /// Vendor Name must fit one AVP.
+    #[error("vendor_name must be at most 1017 bytes")]
+    VendorName,
+    /// RFC 2661 §5.8: a window of 0 is invalid.
+    #[error("receive_window must be at least 1")]
+    ReceiveWindow,
+    /// The first retransmission timeout must be above zero.
+    #[error("retransmit_initial must be above zero")]
+    RetransmitInitial,
+    /// RFC 2661 §5.8: the cap MUST be no less than 8 seconds (and not below the first timeout).
+    #[error("retransmit_max must be at least 8 s (RFC 2661 §5.8) and at least retransmit_initial")]
+    RetransmitMax,
+    /// At least one retransmission.
+    #[error("max_retransmits must be at least 1")]
+    MaxRetransmits,
+    /// The ack delay must stay below the peer's first retransmission (1 s recommended).
+    #[error("ack_delay must be below 1 s")]
+    AckDelay,
+    /// HELLO interval must be above zero.
+    #[error("hello_interval must be above zero")]
+    HelloInterval,
+    /// A configured secret must not be empty.
+    #[error("secret must not be empty")]
+    EmptySecret,
+    /// Vendor ID 0 belongs to the IETF AVPs.
+    #[error("vendor_id must not be 0 (reserved for IETF AVPs)")]
+    VendorId,
+    /// At least one session per tunnel.
+    #[error("max_sessions must be at least 1")]
+    MaxSessions,
+}
+
+impl TunnelConfig {
+    /// Checks every value against what RFC 2661 and this implementation can work with.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let max_value = crate::wire::avp::AVP_MAX_VALUE;
+        if self.host_name.is_empty() || self.host_name.len() > max_value {
+            return Err(ConfigError::HostName);
+        }
+        if self.vendor_name.len() > max_value {
+            return Err(ConfigError::VendorName);
+        }
+        if self.receive_window == 0 {
+            return Err(ConfigError::ReceiveWindow);
+        }
+        if self.retransmit_initial.is_zero() {
+            return Err(ConfigError::RetransmitInitial);
+        }
+        if self.retransmit_max < Duration::from_secs(8)
+            || self.retransmit_max < self.retransmit_initial
+        {
+            return Err(ConfigError::RetransmitMax);
+        }
+        if self.max_retransmits == 0 {
+            return Err(ConfigError::MaxRetransmits);
+        }
+        if self.ack_delay >= Duration::from_secs(1) {
+            return Err(ConfigError::AckDelay);
+        }
+        if self.hello_interval.is_zero() {
+            return Err(ConfigError::HelloInterval);
+        }
+        if self.secret.as_ref().is_some_and(|s| s.is_empty()) {
+            return Err(ConfigError::EmptySecret);
+        }
+        if self.vendor_id == 0 {
+            return Err(ConfigError::VendorId);
+        }
+        if self.max_sessions == 0 {
+            return Err(ConfigError::MaxSessions);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_each_bad_value_is_named() {
+        assert_eq!(TunnelConfig::default().validate(), Ok(()));
+        let bad = |f: fn(&mut TunnelConfig)| {
+            let mut c = TunnelConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert_eq!(bad(|c| c.host_name.clear()), ConfigError::HostName);
+        assert_eq!(bad(|c| c.receive_window = 0), ConfigError::ReceiveWindow);
+        assert_eq!(
+            bad(|c| c.retransmit_max = Duration::from_secs(4)),
+            ConfigError::RetransmitMax
+        );
+        assert_eq!(bad(|c| c.max_retransmits = 0), ConfigError::MaxRetransmits);
+        assert_eq!(
+            bad(|c| c.ack_delay = Duration::from_secs(2)),
+            ConfigError::AckDelay
+        );
+        assert_eq!(
+            bad(|c| c.secret = Some(Vec::new())),
+            ConfigError::EmptySecret
+        );
+        assert_eq!(bad(|c| c.vendor_id = 0), ConfigError::VendorId);
+        assert_eq!(bad(|c| c.max_sessions = 0), ConfigError::MaxSessions);
+    }
+}

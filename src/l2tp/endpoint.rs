@@ -66,11 +66,14 @@ pub enum DropReason {
     CallRefused,
     /// An internal encoding failure (a bug; never a peer's doing).
     EncodeFailed,
+    /// The policy accepted a peer with a [`TunnelConfig`] that fails
+    /// [`TunnelConfig::validate`]; the SCCRQ was dropped.
+    InvalidConfig,
 }
 
 impl DropReason {
     /// Every reason, for iteration.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::MalformedHeader,
         DropReason::MalformedMessage,
         DropReason::UnknownTunnel,
@@ -86,6 +89,7 @@ impl DropReason {
         DropReason::DataBeforeEstablished,
         DropReason::CallRefused,
         DropReason::EncodeFailed,
+        DropReason::InvalidConfig,
     ];
 }
 
@@ -287,6 +291,13 @@ impl Endpoint {
         self.tunnels.len()
     }
 
+    /// Our IDs of every tunnel, in ascending order.
+    pub fn tunnel_ids(&self) -> Vec<TunnelId> {
+        let mut ids: Vec<TunnelId> = self.tunnels.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// A snapshot of a tunnel.
     pub fn tunnel(&self, id: TunnelId) -> Option<TunnelView> {
         self.tunnels.get(&id).map(|t| TunnelView {
@@ -354,6 +365,7 @@ impl Endpoint {
         remote: SocketAddr,
         config: Arc<TunnelConfig>,
     ) -> Result<TunnelId, ApiError> {
+        config.validate().map_err(ApiError::InvalidConfig)?;
         if self.tunnels.len() >= self.config.max_tunnels {
             return Err(ApiError::TooManyTunnels);
         }
@@ -477,15 +489,17 @@ impl Endpoint {
         }
     }
 
-    /// Runs every timer that is due.
+    /// Runs every timer that is due. Each due tunnel runs once per call, so a timer re-armed at
+    /// `now` cannot spin here; it is simply due again.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&(t, id)) = self.deadlines.first() {
-            if t > now {
-                break;
-            }
-            self.deadlines.remove(&(t, id));
+        let due: Vec<TunnelId> = self
+            .deadlines
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, id)| *id)
+            .collect();
+        for id in due {
             if let Some(tunnel) = self.tunnels.get_mut(&id) {
-                tunnel.filed_deadline = None;
                 tunnel.handle_timeout(&mut ctx!(self, now));
             }
             self.refile(id);
@@ -568,19 +582,26 @@ impl Endpoint {
         body: &[u8],
     ) {
         let p = peek(body);
-        if p.kind != Some(MessageType::Sccrq.code()) {
+        let kind = p.kind.and_then(MessageType::from_code);
+        // A retransmitted SCCRQ belongs to the tunnel its first copy created; a StopCCN sent
+        // before the peer learned our tunnel ID names its own (RFC 2661 §4.4.3, Assigned Tunnel ID).
+        if matches!(kind, Some(MessageType::Sccrq | MessageType::StopCcn)) {
+            if let Some(&id) = p
+                .assigned_tunnel_id
+                .and_then(|ptid| self.by_peer.get(&(remote, ptid)))
+            {
+                if let Some(t) = self.tunnels.get_mut(&id) {
+                    t.handle_control(&mut ctx!(self, now), header, body);
+                    self.refile(id);
+                    return;
+                }
+            }
+        }
+        if kind != Some(MessageType::Sccrq) {
             return self.stats.count(DropReason::NotSccrqOnTunnelZero);
         }
-        // A retransmitted SCCRQ belongs to the tunnel its first copy created.
-        if let Some(&id) = p
-            .assigned_tunnel_id
-            .and_then(|ptid| self.by_peer.get(&(remote, ptid)))
-        {
-            if let Some(t) = self.tunnels.get_mut(&id) {
-                t.handle_control(&mut ctx!(self, now), header, body);
-                self.refile(id);
-                return;
-            }
+        if self.tunnels.len() >= self.config.max_tunnels {
+            return self.stats.count(DropReason::TunnelLimit);
         }
         if !self.tie_breaker(now, remote, p.tie_breaker) {
             return self.stats.count(DropReason::TieBreakerDiscarded);
@@ -591,6 +612,9 @@ impl Endpoint {
             host_name: p.host_name.as_deref(),
         };
         let (config, reject) = match self.policy.decide(&request) {
+            PolicyDecision::Accept(c) if c.validate().is_err() => {
+                return self.stats.count(DropReason::InvalidConfig);
+            }
             PolicyDecision::Accept(c) => (c, None),
             PolicyDecision::Reject(r) => {
                 self.stats.count(DropReason::PolicyRejected);
@@ -598,13 +622,10 @@ impl Endpoint {
             }
             PolicyDecision::Ignore => return self.stats.count(DropReason::PolicyIgnored),
         };
-        if self.tunnels.len() >= self.config.max_tunnels {
-            return self.stats.count(DropReason::TunnelLimit);
-        }
         let Some(id) = self.alloc_tunnel_id() else {
             return self.stats.count(DropReason::TunnelLimit);
         };
-        let mut t = Tunnel::accept(id, local, remote, config, reject);
+        let mut t = Tunnel::accept(id, local, remote, config, reject, header.ns);
         t.handle_control(&mut ctx!(self, now), header, body);
         self.tunnels.insert(id, t);
         self.refile(id);

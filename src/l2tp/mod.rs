@@ -18,7 +18,7 @@ pub mod event;
 pub mod sim;
 mod tunnel;
 
-pub use config::{EndpointConfig, TunnelConfig};
+pub use config::{ConfigError, EndpointConfig, TunnelConfig};
 pub use endpoint::{
     DropReason, Endpoint, PolicyDecision, Stats, Transmit, TunnelPolicy, TunnelRequest, TunnelView,
 };
@@ -55,6 +55,9 @@ pub enum ApiError {
     /// standard LNS).
     #[error("the peer did not advertise the capability this needs")]
     PeerLacksCapability,
+    /// The tunnel configuration is invalid.
+    #[error("invalid tunnel configuration: {0}")]
+    InvalidConfig(ConfigError),
     /// The application's AVPs cannot be encoded (a value too long for an AVP).
     #[error("cannot encode: {0}")]
     Encode(crate::wire::Error),

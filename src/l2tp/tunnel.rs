@@ -85,6 +85,8 @@ struct Session {
     lac: bool,
     request: Option<Box<SessionRequest>>,
     sequencing_required: bool,
+    /// Ns of the next data message the slow path sends (RFC 2661 §5.4, when sequencing).
+    data_ns: u16,
 }
 
 /// A received control message after header checks: parsed, or why it could not be.
@@ -183,16 +185,21 @@ impl Tunnel {
         t
     }
 
-    /// A responder for an SCCRQ; feed it the SCCRQ with [`Self::handle_control`].
+    /// A responder for an SCCRQ carrying `sccrq_ns`; feed it the SCCRQ with
+    /// [`Self::handle_control`].
     pub fn accept(
         id: TunnelId,
         local: SocketAddr,
         remote: SocketAddr,
         config: Arc<TunnelConfig>,
         reject: Option<StopCcnResult>,
+        sccrq_ns: u16,
     ) -> Self {
         let mut t = Tunnel::blank(id, local, remote, config, false);
         t.reject = reject;
+        // RFC 2661 §5.8 starts Ns at 0; a peer that starts elsewhere would otherwise leave its
+        // SCCRQ held forever as out of order.
+        t.channel.expect_first(sccrq_ns);
         t
     }
 
@@ -846,6 +853,7 @@ impl Tunnel {
                 lac: true,
                 request: Some(request),
                 sequencing_required: false,
+                data_ns: 0,
             },
         );
         if self.state == TunnelState::Established {
@@ -1082,6 +1090,7 @@ impl Tunnel {
                 lac: false,
                 request: None,
                 sequencing_required: false,
+                data_ns: 0,
             },
         );
         self.by_peer_session.insert(peer_sid, sid);
@@ -1240,11 +1249,19 @@ impl Tunnel {
         sid: SessionId,
         payload: &[u8],
     ) -> Result<(), ApiError> {
-        let s = self.sessions.get(&sid).ok_or(ApiError::UnknownSession)?;
+        let s = self
+            .sessions
+            .get_mut(&sid)
+            .ok_or(ApiError::UnknownSession)?;
         if s.state != SessionState::Established {
             return Err(ApiError::WrongState);
         }
-        let opts = DataHeaderOptions::default();
+        // RFC 2661 §5.4: with Sequencing Required every data message carries Ns.
+        let mut opts = DataHeaderOptions::default();
+        if s.sequencing_required {
+            opts.ns = Some(s.data_ns);
+            s.data_ns = s.data_ns.wrapping_add(1);
+        }
         let mut buf = vec![0u8; data::header_len(opts) + payload.len()];
         let h = data::write_header(&mut buf, self.peer_id, s.peer_id, payload.len(), opts)
             .map_err(ApiError::Encode)?;

@@ -216,6 +216,18 @@ pub struct ProxyAuth {
     pub response: Option<Vec<u8>>,
 }
 
+/// Proxy LCP as the LAC negotiated it (RFC 2661 §4.4.5), from an ICCN: the option lists of the
+/// Configure-Requests, starting at the first option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyLcp {
+    /// Initial Received LCP CONFREQ: the client's first Configure-Request.
+    pub initial_received: Option<Vec<u8>>,
+    /// Last Sent LCP CONFREQ: the LAC's final Configure-Request.
+    pub last_sent: Vec<u8>,
+    /// Last Received LCP CONFREQ: the client's final Configure-Request.
+    pub last_received: Vec<u8>,
+}
+
 macro_rules! avp_set {
     ($($(#[$doc:meta])* $field:ident : $ty:ty = $attr:ident via $dec:expr ;)*) => {
         /// The AVPs of one control message: one optional typed field per AVP of RFC 2661 §4.4 and per
@@ -430,6 +442,23 @@ impl Avps {
             id: self.proxy_authen_id,
             response: self.proxy_authen_response.clone(),
         })
+    }
+
+    /// The LCP state the LAC negotiated, when the ICCN carries both final Configure-Requests
+    /// (what the LNS needs to skip its own LCP negotiation).
+    pub fn proxy_lcp(&self) -> Option<ProxyLcp> {
+        Some(ProxyLcp {
+            initial_received: self.initial_received_lcp_confreq.clone(),
+            last_sent: self.last_sent_lcp_confreq.clone()?,
+            last_received: self.last_received_lcp_confreq.clone()?,
+        })
+    }
+
+    /// Sets the proxy LCP AVPs from `lcp`.
+    pub fn set_proxy_lcp(&mut self, lcp: &ProxyLcp) {
+        self.initial_received_lcp_confreq = lcp.initial_received.clone();
+        self.last_sent_lcp_confreq = Some(lcp.last_sent.clone());
+        self.last_received_lcp_confreq = Some(lcp.last_received.clone());
     }
 
     /// Sets the proxy authentication AVPs from `auth`.

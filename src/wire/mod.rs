@@ -30,7 +30,9 @@ pub use avp::{
 };
 pub use codes::{CdnResult, ErrorCode, StopCcnResult};
 pub use header::{ControlHeader, ControlPacket};
-pub use message::{Avps, EmitContext, HideSet, Message, MessageType, ParseContext, ProxyAuth};
+pub use message::{
+    Avps, EmitContext, HideSet, Message, MessageType, ParseContext, ProxyAuth, ProxyLcp,
+};
 
 /// The UDP port L2TP listens on (RFC 2661 §8.1).
 pub const L2TP_PORT: u16 = 1701;
