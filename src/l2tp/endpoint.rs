@@ -322,6 +322,19 @@ impl Endpoint {
         self.tunnels.get(&tunnel)?.session_peer_id(session)
     }
 
+    /// Runs an application command on one tunnel and refiles its deadline.
+    fn command<R>(
+        &mut self,
+        now: Instant,
+        id: TunnelId,
+        f: impl FnOnce(&mut Tunnel, &mut Ctx<'_>) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        let t = self.tunnels.get_mut(&id).ok_or(ApiError::UnknownTunnel)?;
+        let r = f(t, &mut ctx!(self, now));
+        self.refile(id);
+        r
+    }
+
     fn refile(&mut self, id: TunnelId) {
         let Some(t) = self.tunnels.get_mut(&id) else {
             return;
@@ -385,13 +398,10 @@ impl Endpoint {
         error: Option<ErrorCode>,
         message: Option<String>,
     ) -> Result<(), ApiError> {
-        let t = self
-            .tunnels
-            .get_mut(&tunnel)
-            .ok_or(ApiError::UnknownTunnel)?;
-        t.stop(&mut ctx!(self, now), result, error, message, None);
-        self.refile(tunnel);
-        Ok(())
+        self.command(now, tunnel, |t, ctx| {
+            t.stop(ctx, result, error, message, None);
+            Ok(())
+        })
     }
 
     /// Opens a session for an incoming call on a tunnel (we are the LAC, RFC 2661 §7.4.1). The
@@ -403,13 +413,7 @@ impl Endpoint {
         tunnel: TunnelId,
         request: SessionRequest,
     ) -> Result<SessionId, ApiError> {
-        let t = self
-            .tunnels
-            .get_mut(&tunnel)
-            .ok_or(ApiError::UnknownTunnel)?;
-        let r = t.open_session(&mut ctx!(self, now), request);
-        self.refile(tunnel);
-        r
+        self.command(now, tunnel, |t, ctx| t.open_session(ctx, request))
     }
 
     /// Accepts an [`Event::IncomingCall`]: sends ICRP (RFC 2661 §7.4.2).
@@ -419,13 +423,7 @@ impl Endpoint {
         tunnel: TunnelId,
         session: SessionId,
     ) -> Result<(), ApiError> {
-        let t = self
-            .tunnels
-            .get_mut(&tunnel)
-            .ok_or(ApiError::UnknownTunnel)?;
-        let r = t.accept_call(&mut ctx!(self, now), session);
-        self.refile(tunnel);
-        r
+        self.command(now, tunnel, |t, ctx| t.accept_call(ctx, session))
     }
 
     /// Refuses an [`Event::IncomingCall`] with a CDN (e.g. result 4 when an address pool is
@@ -437,13 +435,7 @@ impl Endpoint {
         session: SessionId,
         reason: CloseReason,
     ) -> Result<(), ApiError> {
-        let t = self
-            .tunnels
-            .get_mut(&tunnel)
-            .ok_or(ApiError::UnknownTunnel)?;
-        let r = t.reject_call(&mut ctx!(self, now), session, reason);
-        self.refile(tunnel);
-        r
+        self.command(now, tunnel, |t, ctx| t.reject_call(ctx, session, reason))
     }
 
     /// Ends a session in any state with a CDN (RFC 2661 §5.6). The vendor cause in `reason` is
@@ -455,13 +447,7 @@ impl Endpoint {
         session: SessionId,
         reason: CloseReason,
     ) -> Result<(), ApiError> {
-        let t = self
-            .tunnels
-            .get_mut(&tunnel)
-            .ok_or(ApiError::UnknownTunnel)?;
-        let r = t.close_session(&mut ctx!(self, now), session, reason);
-        self.refile(tunnel);
-        r
+        self.command(now, tunnel, |t, ctx| t.close_session(ctx, session, reason))
     }
 
     /// Sends a PPP frame on an established session through the endpoint's transmit queue (the
@@ -473,11 +459,7 @@ impl Endpoint {
         session: SessionId,
         payload: &[u8],
     ) -> Result<(), ApiError> {
-        let t = self
-            .tunnels
-            .get_mut(&tunnel)
-            .ok_or(ApiError::UnknownTunnel)?;
-        t.send_data(&mut ctx!(self, now), session, payload)
+        self.command(now, tunnel, |t, ctx| t.send_data(ctx, session, payload))
     }
 
     /// Tells a tunnel that the data plane received traffic from its peer (RFC 2661 §5.5: HELLO is
