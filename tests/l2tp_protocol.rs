@@ -503,6 +503,41 @@ fn stopccn_before_the_peer_knows_our_tunnel_id_is_routed_by_its_assigned_tunnel_
 }
 
 #[test]
+fn an_icrq_sent_to_tunnel_0_before_the_sccrp_arrived_is_kept_until_the_tunnel_is_up() {
+    // What xl2tpd does as LAC when our SCCRP is slow: SCCRQ (Ns 0), then ICRQ (Ns 1) still
+    // addressed to tunnel 0, then SCCCN (Ns 2) once the SCCRP arrives.
+    let mut p = Peer::accepting(TunnelConfig::default());
+    let replies = p.send(0, &sccrq());
+    let (_, sccrp) = only_message(&replies, MessageType::Sccrp);
+    let early_icrq = p.encode(0, p.ns, &icrq(21));
+    p.ns += 1;
+    assert!(p.raw(&early_icrq).is_empty() || p.ep.tunnel_count() == 1);
+    assert!(p.events().is_empty(), "no call before the tunnel is up");
+    p.lns_tid = sccrp.avps.assigned_tunnel_id.unwrap();
+    let replies = p.send(0, &Message::new(MessageType::Scccn));
+    let ev = p.events();
+    assert!(
+        matches!(
+            ev.as_slice(),
+            [
+                Event::TunnelUp { .. },
+                Event::IncomingCall {
+                    peer_session_id: 21,
+                    ..
+                }
+            ]
+        ),
+        "{ev:?}"
+    );
+    assert!(
+        !replies
+            .iter()
+            .any(|(_, m)| m.as_ref().is_some_and(|m| m.kind == MessageType::StopCcn))
+    );
+    assert_eq!(p.ep.stats().get(DropReason::NotSccrqOnTunnelZero), 0);
+}
+
+#[test]
 fn an_sccrq_that_does_not_start_at_ns_0_is_still_answered() {
     let mut p = Peer::accepting(TunnelConfig::default());
     p.ns = 7;

@@ -580,6 +580,20 @@ impl Endpoint {
             }
         }
         if kind != Some(MessageType::Sccrq) {
+            // RFC 2661 §4.4.3: until our SCCRP arrives the peer addresses everything to tunnel 0
+            // (xl2tpd sends its first ICRQ that way). It belongs to the one tunnel this address
+            // is establishing; with none, or several, there is no telling.
+            let mut pending = self.tunnels.values().filter(|t| {
+                !t.initiator && t.remote == remote && matches!(t.state, TunnelState::WaitCtlConn)
+            });
+            if let (Some(t), None) = (pending.next(), pending.next()) {
+                let id = t.id;
+                if let Some(t) = self.tunnels.get_mut(&id) {
+                    t.handle_control(&mut ctx!(self, now), header, body);
+                }
+                self.refile(id);
+                return;
+            }
             return self.stats.count(DropReason::NotSccrqOnTunnelZero);
         }
         if self.tunnels.len() >= self.config.max_tunnels {

@@ -96,6 +96,21 @@ pub(crate) struct Incoming {
     msg: Result<Message, (WireError, Peek)>,
 }
 
+impl Incoming {
+    fn is_session_message(&self) -> bool {
+        match &self.msg {
+            Ok(m) => m.kind.is_session_message(),
+            Err((_, p)) => p
+                .kind
+                .and_then(MessageType::from_code)
+                .is_some_and(MessageType::is_session_message),
+        }
+    }
+}
+
+/// Call messages kept while the control connection is still being established.
+const EARLY_SESSION_MESSAGES: usize = 64;
+
 pub(crate) struct Tunnel {
     pub id: TunnelId,
     pub peer_id: u16,
@@ -113,6 +128,8 @@ pub(crate) struct Tunnel {
     peer: Option<PeerInfo>,
     /// The application knows this tunnel (it opened it, or we reported TunnelUp).
     announced: bool,
+    /// Call messages that arrived before the tunnel was established, in sequence order.
+    early: Vec<Incoming>,
     sessions: HashMap<SessionId, Session>,
     by_peer_session: HashMap<u16, SessionId>,
     hello_at: Option<Instant>,
@@ -153,6 +170,7 @@ impl Tunnel {
             our_challenge: None,
             peer: None,
             announced: initiator,
+            early: Vec::new(),
             sessions: HashMap::new(),
             by_peer_session: HashMap::new(),
             hello_at: None,
@@ -387,6 +405,26 @@ impl Tunnel {
     fn dispatch(&mut self, ctx: &mut Ctx<'_>, incoming: Incoming) {
         if self.closing() {
             return; // §5.7: after StopCCN only the reliable transport keeps running.
+        }
+        if matches!(
+            self.state,
+            TunnelState::WaitCtlConn | TunnelState::WaitCtlReply
+        ) && incoming.is_session_message()
+        {
+            // RFC 2661 §5.0 wants the tunnel up before any call, but xl2tpd as LAC sends its
+            // ICRQ right behind its SCCRQ when the SCCRP is slow, so the ICRQ's Ns comes before
+            // the SCCCN's. Keep such calls until the tunnel is established rather than tear the
+            // tunnel down over the order.
+            if self.early.len() < EARLY_SESSION_MESSAGES {
+                self.early.push(incoming);
+                return;
+            }
+            return self.protocol_stop(
+                ctx,
+                StopCcnResult::FsmError,
+                None,
+                "too many call messages before the tunnel was established".into(),
+            );
         }
         let msg = match incoming.msg {
             Ok(m) => m,
@@ -631,6 +669,9 @@ impl Tunnel {
                 tunnel: self.id,
                 peer: Box::new(p.clone()),
             });
+        }
+        for incoming in std::mem::take(&mut self.early) {
+            self.dispatch(ctx, incoming);
         }
         // §7.4.1 wait-tunnel → wait-reply: the sessions opened early send their ICRQ now.
         let mut waiting: Vec<SessionId> = self
