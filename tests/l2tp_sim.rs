@@ -191,6 +191,8 @@ fn run_thousand(link: LinkModel, seed: u64, retries: u32) {
     assert_eq!(obs.lac_up.len(), 1000);
     assert_eq!(obs.lns_incoming.len(), 1000);
     assert_eq!(obs.lns_up.len(), 1000);
+    let lac_tunnel = sim.a.tunnel_ids()[0];
+    assert_eq!(sim.a.session_ids(lac_tunnel).len(), 1000);
     assert!(obs.lac_down.is_empty() && obs.lns_down.is_empty());
     if link.duplicate > 0.0 || link.loss > 0.0 {
         assert!(

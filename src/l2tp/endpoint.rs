@@ -312,6 +312,14 @@ impl Endpoint {
         })
     }
 
+    /// Our IDs of every session of a tunnel, in ascending order.
+    pub fn session_ids(&self, tunnel: TunnelId) -> Vec<SessionId> {
+        self.tunnels
+            .get(&tunnel)
+            .map(|t| t.session_ids())
+            .unwrap_or_default()
+    }
+
     /// The state of a session, if it exists.
     pub fn session_state(&self, tunnel: TunnelId, session: SessionId) -> Option<SessionState> {
         self.tunnels.get(&tunnel)?.session_state(session)
@@ -643,7 +651,7 @@ impl Endpoint {
     /// that sent a tie breaker wins against one that did not; with none on either side both
     /// tunnels proceed. Returns whether the peer's SCCRQ may proceed.
     fn tie_breaker(&mut self, now: Instant, remote: SocketAddr, theirs: Option<u64>) -> bool {
-        let ours: Vec<(TunnelId, Option<u64>)> = self
+        let mut ours: Vec<(TunnelId, Option<u64>)> = self
             .tunnels
             .values()
             .filter(|t| {
@@ -651,6 +659,8 @@ impl Endpoint {
             })
             .map(|t| (t.id, t.tie_breaker))
             .collect();
+        // Hash order differs between runs; a fixed order keeps simulations reproducible.
+        ours.sort_unstable();
         let mut proceed = true;
         for (id, mine) in ours {
             let (discard_ours, discard_theirs) = match (mine, theirs) {

@@ -271,6 +271,12 @@ impl Tunnel {
         self.sessions.len()
     }
 
+    pub fn session_ids(&self) -> Vec<SessionId> {
+        let mut ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn session_state(&self, sid: SessionId) -> Option<SessionState> {
         self.sessions.get(&sid).map(|s| s.state)
     }
