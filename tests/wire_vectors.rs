@@ -764,3 +764,27 @@ fn hidden_emit_puts_random_vector_first_and_round_trips() {
         Err(Error::HideWithoutSecret { .. })
     ));
 }
+
+#[test]
+fn an_avp_with_reserved_bits_set_is_treated_as_unrecognized_and_kept() {
+    // RFC 2661 §4.1: reserved bits set → unrecognized. A Host Name AVP with a reserved bit.
+    let mut odd = avp(false, 0, 7, b"x");
+    odd[0] |= 0x04;
+    let bytes = packet(1, 0, 0, 0, &[msg_type(6), odd]);
+    let (_, m) = Message::parse_packet(&bytes, &pctx()).unwrap();
+    let m = m.unwrap();
+    assert_eq!(m.avps.host_name, None);
+    assert_eq!(m.avps.unknown.len(), 1);
+    assert_eq!(m.avps.unknown[0].reserved, 1);
+    let mut out = Vec::new();
+    m.emit(
+        &ControlHeader {
+            tunnel_id: 1,
+            ..Default::default()
+        },
+        &ectx(),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(out, bytes);
+}

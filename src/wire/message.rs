@@ -763,18 +763,10 @@ impl Message {
             w.put(v, t as u16, false, ctx.hide.vendor(t), d)?;
         }
         for r in &self.avps.unknown {
+            let at = w.out.len();
             w.put_bytes(r.vendor_id, r.attr, r.mandatory, r.hidden, &r.value)?;
-            if r.reserved != 0 {
-                // Keep the reserved bits as they came, so a raw AVP round-trips.
-                let at = w.out.len()
-                    - crate::wire::avp::AVP_HEADER_LEN
-                    - if r.hidden {
-                        2 + r.value.len()
-                    } else {
-                        r.value.len()
-                    };
-                w.out[at] |= (r.reserved & 0x0f) << 2;
-            }
+            // Keep the reserved flag bits as they came, so a raw AVP round-trips.
+            w.out[at] |= (r.reserved & 0x0f) << 2;
         }
         let len = out.len() - start;
         let Ok(len16) = u16::try_from(len) else {
