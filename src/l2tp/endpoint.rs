@@ -436,6 +436,8 @@ impl Endpoint {
 
     /// Refuses an [`Event::IncomingCall`] with a CDN (e.g. result 4 when an address pool is
     /// exhausted, or result 2 with a vendor cause when a switchover names an unknown session).
+    /// [`Event::SessionDown`] with [`super::SessionDownCause::Local`] follows, as for every
+    /// session that ends.
     pub fn reject_call(
         &mut self,
         now: Instant,
