@@ -200,7 +200,7 @@ impl<T> ControlChannel<T> {
             self.ack_now = false;
         }
         // §5.8: exponential backoff, capped (the cap MUST be at least 8 s; config validates).
-        self.rto = (self.rto * 2).min(self.p.retransmit_max);
+        self.rto = self.rto.saturating_mul(2).min(self.p.retransmit_max);
         self.retransmit_at = Some(now + self.rto);
         Ok(())
     }

@@ -124,8 +124,9 @@ pub enum ConfigError {
     /// The first retransmission timeout must be above zero.
     #[error("retransmit_initial must be above zero")]
     RetransmitInitial,
-    /// RFC 2661 §5.8: the cap MUST be no less than 8 seconds (and not below the first timeout).
-    #[error("retransmit_max must be at least 8 s (RFC 2661 §5.8) and at least retransmit_initial")]
+    /// RFC 2661 §5.8: the cap MUST be no less than 8 seconds (and not below the first timeout);
+    /// above 10 minutes a dead peer would go unnoticed for hours.
+    #[error("retransmit_max must be 8 s to 10 min (RFC 2661 §5.8) and at least retransmit_initial")]
     RetransmitMax,
     /// At least one retransmission.
     #[error("max_retransmits must be at least 1")]
@@ -133,9 +134,12 @@ pub enum ConfigError {
     /// The ack delay must stay below the peer's first retransmission (1 s recommended).
     #[error("ack_delay must be below 1 s")]
     AckDelay,
-    /// HELLO interval must be above zero.
-    #[error("hello_interval must be above zero")]
+    /// HELLO interval must be above zero and at most a day.
+    #[error("hello_interval must be above zero and at most 24 h")]
     HelloInterval,
+    /// The linger after StopCCN must be above zero and at most an hour.
+    #[error("stop_linger must be above zero and at most 1 h")]
+    StopLinger,
     /// A configured secret must not be empty.
     #[error("secret must not be empty")]
     EmptySecret,
@@ -164,6 +168,7 @@ impl TunnelConfig {
             return Err(ConfigError::RetransmitInitial);
         }
         if self.retransmit_max < Duration::from_secs(8)
+            || self.retransmit_max > Duration::from_secs(600)
             || self.retransmit_max < self.retransmit_initial
         {
             return Err(ConfigError::RetransmitMax);
@@ -174,8 +179,11 @@ impl TunnelConfig {
         if self.ack_delay >= Duration::from_secs(1) {
             return Err(ConfigError::AckDelay);
         }
-        if self.hello_interval.is_zero() {
+        if self.hello_interval.is_zero() || self.hello_interval > Duration::from_secs(86_400) {
             return Err(ConfigError::HelloInterval);
+        }
+        if self.stop_linger.is_zero() || self.stop_linger > Duration::from_secs(3_600) {
+            return Err(ConfigError::StopLinger);
         }
         if self.secret.as_ref().is_some_and(|s| s.is_empty()) {
             return Err(ConfigError::EmptySecret);
@@ -208,7 +216,19 @@ mod tests {
             bad(|c| c.retransmit_max = Duration::from_secs(4)),
             ConfigError::RetransmitMax
         );
+        assert_eq!(
+            bad(|c| c.retransmit_max = Duration::MAX),
+            ConfigError::RetransmitMax
+        );
         assert_eq!(bad(|c| c.max_retransmits = 0), ConfigError::MaxRetransmits);
+        assert_eq!(
+            bad(|c| c.hello_interval = Duration::ZERO),
+            ConfigError::HelloInterval
+        );
+        assert_eq!(
+            bad(|c| c.stop_linger = Duration::from_secs(7200)),
+            ConfigError::StopLinger
+        );
         assert_eq!(
             bad(|c| c.ack_delay = Duration::from_secs(2)),
             ConfigError::AckDelay
