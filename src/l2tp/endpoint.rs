@@ -577,17 +577,15 @@ impl Endpoint {
         let kind = p.kind.and_then(MessageType::from_code);
         // A retransmitted SCCRQ belongs to the tunnel its first copy created; a StopCCN sent
         // before the peer learned our tunnel ID names its own (RFC 2661 §4.4.3, Assigned Tunnel ID).
-        if matches!(kind, Some(MessageType::Sccrq | MessageType::StopCcn)) {
-            if let Some(&id) = p
+        if matches!(kind, Some(MessageType::Sccrq | MessageType::StopCcn))
+            && let Some(&id) = p
                 .assigned_tunnel_id
                 .and_then(|ptid| self.by_peer.get(&(remote, ptid)))
-            {
-                if let Some(t) = self.tunnels.get_mut(&id) {
-                    t.handle_control(&mut ctx!(self, now), header, body);
-                    self.refile(id);
-                    return;
-                }
-            }
+            && let Some(t) = self.tunnels.get_mut(&id)
+        {
+            t.handle_control(&mut ctx!(self, now), header, body);
+            self.refile(id);
+            return;
         }
         if kind != Some(MessageType::Sccrq) {
             // RFC 2661 §4.4.3: until our SCCRP arrives the peer addresses everything to tunnel 0

@@ -455,20 +455,20 @@ impl Tunnel {
             // Learn the peer's tunnel ID first, so even a refusal reaches it.
             self.learn_peer(&msg.avps);
         }
-        if msg.kind != MessageType::StopCcn {
-            if let Some(u) = msg.avps.unknown_mandatory() {
-                // RFC 2661 §4.1: an unknown M=1 AVP in a tunnel message ends the tunnel.
-                let detail = format!(
-                    "unknown mandatory AVP {} (vendor {}) in {:?}",
-                    u.attr, u.vendor_id, msg.kind
-                );
-                return self.protocol_stop(
-                    ctx,
-                    StopCcnResult::GeneralError,
-                    Some(ErrorCode::UnknownMandatoryAvp),
-                    detail,
-                );
-            }
+        if msg.kind != MessageType::StopCcn
+            && let Some(u) = msg.avps.unknown_mandatory()
+        {
+            // RFC 2661 §4.1: an unknown M=1 AVP in a tunnel message ends the tunnel.
+            let detail = format!(
+                "unknown mandatory AVP {} (vendor {}) in {:?}",
+                u.attr, u.vendor_id, msg.kind
+            );
+            return self.protocol_stop(
+                ctx,
+                StopCcnResult::GeneralError,
+                Some(ErrorCode::UnknownMandatoryAvp),
+                detail,
+            );
         }
         match (msg.kind, self.state) {
             (MessageType::Sccrq, TunnelState::Idle) => self.on_sccrq(ctx, msg.avps),
@@ -962,21 +962,21 @@ impl Tunnel {
             ctx.stats.count(DropReason::UnknownSession);
             return;
         };
-        if msg.kind != MessageType::Cdn {
-            if let Some(u) = a.unknown_mandatory() {
-                // RFC 2661 §4.1: an unknown M=1 AVP in a session message ends the session.
-                let detail = format!(
-                    "unknown mandatory AVP {} (vendor {}) in {:?}",
-                    u.attr, u.vendor_id, msg.kind
-                );
-                return self.session_protocol_error(
-                    ctx,
-                    sid,
-                    CdnResult::GeneralError,
-                    Some(ErrorCode::UnknownMandatoryAvp),
-                    detail,
-                );
-            }
+        if msg.kind != MessageType::Cdn
+            && let Some(u) = a.unknown_mandatory()
+        {
+            // RFC 2661 §4.1: an unknown M=1 AVP in a session message ends the session.
+            let detail = format!(
+                "unknown mandatory AVP {} (vendor {}) in {:?}",
+                u.attr, u.vendor_id, msg.kind
+            );
+            return self.session_protocol_error(
+                ctx,
+                sid,
+                CdnResult::GeneralError,
+                Some(ErrorCode::UnknownMandatoryAvp),
+                detail,
+            );
         }
         let Some(s) = self.sessions.get_mut(&sid) else {
             return;

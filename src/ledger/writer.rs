@@ -219,7 +219,6 @@ impl Ledger {
             .map_err(LedgerError::io(&lock_path))?;
         // std's advisory flock (Rust 1.89): the crate's declared rust-version predates it, and the
         // alternative, libc::flock, would need `unsafe` outside `sys`. See the branch report.
-        #[allow(clippy::incompatible_msrv)]
         match lock_file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
