@@ -131,7 +131,6 @@ fn usage_errors_exit_2() {
 fn unwired_subcommands_refuse_with_status_2() {
     for (args, name) in [
         (&["run"][..], "l2tpagg run"),
-        (&["check", "--config", "/nonexistent.toml"], "l2tpagg check"),
         (&["loadgen", "--subscribers", "10"], "l2tpagg loadgen"),
         (
             &["billing", "invoice", "--period", "2026-11"],
@@ -151,6 +150,33 @@ fn unwired_subcommands_refuse_with_status_2() {
         );
         assert!(out.stdout.is_empty());
     }
+}
+
+#[test]
+fn check_accepts_the_example_and_names_file_line_and_key_of_each_error() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/l2tpagg.toml");
+    let out = l2tpagg(&["check", "--config", example]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[lns]\nlisten = [\"1.2.3\"]\nbogus = 1\n").unwrap();
+    let out = l2tpagg(&["check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let at = |line: &str| format!("{}:{line}", bad.display());
+    assert!(
+        err.contains(&format!("{}: lns.listen[0]: invalid address", at("2:11"))),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}: lns.bogus: unknown key `bogus`", at("3:1"))),
+        "{err}"
+    );
+
+    let out = l2tpagg(&["check", "--config", "/nonexistent.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent.toml"));
 }
 
 #[test]

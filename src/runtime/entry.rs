@@ -4,7 +4,7 @@
 //! Owns: the argument structs of `run`, `check`, `loadgen` and `billing`, and their entry points.
 //! Must not touch: parsing of the top-level CLI (main.rs) or the `ctl` subcommand (`crate::ctl::run`).
 //!
-//! `run`, `check`, `loadgen` and `billing` are not wired to the daemon yet: the state actor, the
+//! `run`, `loadgen` and `billing` are not wired to the daemon yet: the state actor, the
 //! config loader, the load generator and the ledger land in other branches, and the integrator
 //! fills these bodies. Until then each prints "not wired yet" to stderr and returns
 //! [`EXIT_NOT_WIRED`] rather than pretending to succeed.
@@ -184,8 +184,22 @@ pub fn run(args: RunArgs) -> i32 {
 
 /// `l2tpagg check`. Returns the process exit code.
 pub fn check(args: CheckArgs) -> i32 {
-    let _ = args;
-    not_wired("check")
+    match crate::config::load_file(&args.config) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            println!("{}: ok", args.config.display());
+            0
+        }
+        Err(errors) => {
+            for warning in &errors.warnings {
+                eprintln!("warning: {warning}");
+            }
+            eprintln!("{errors}");
+            1
+        }
+    }
 }
 
 /// `l2tpagg loadgen`. Returns the process exit code.
