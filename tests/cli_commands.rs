@@ -130,8 +130,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn unwired_subcommands_refuse_with_status_2() {
     for (args, name) in [
-        (&["run"][..], "l2tpagg run"),
-        (&["loadgen", "--subscribers", "10"], "l2tpagg loadgen"),
+        (&["loadgen", "--subscribers", "10"][..], "l2tpagg loadgen"),
         (
             &["billing", "invoice", "--period", "2026-11"],
             "l2tpagg billing invoice",
