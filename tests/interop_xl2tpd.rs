@@ -38,7 +38,7 @@ impl Xl2tpd {
         let standin = dir.path().join("pppd");
         std::fs::write(
             &standin,
-            &format!(
+            format!(
                 "#!/bin/sh\n# Stand-in for pppd: note our PID, stay alive until xl2tpd kills us.\n\
                  echo $$ >> {}/pppd.pids\nexec sleep infinity\n",
                 dir.path().display()
@@ -282,7 +282,7 @@ fn xl2tpd_as_lac_to_our_lns() {
             subscribers()
         ),
     );
-    let mut xl2tpd = Xl2tpd::start(
+    let xl2tpd = Xl2tpd::start(
         ns.name(),
         "lac",
         "[global]\nport = 21702\nlisten-addr = 127.0.0.1\nforce userspace = yes\n\
@@ -364,7 +364,7 @@ fn xl2tpd_as_a_subscribers_lac_to_our_dialin() {
             subscribers()
         ),
     );
-    let mut xl2tpd = Xl2tpd::start(
+    let xl2tpd = Xl2tpd::start(
         ns.name(),
         "cpe",
         "[global]\nport = 21703\nlisten-addr = 127.0.0.1\nforce userspace = yes\n\
