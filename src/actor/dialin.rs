@@ -15,7 +15,7 @@ use super::lns::{
     PeerTunnel, describe_session_down, describe_tunnel_down, proxy_from_avps, vendor_cause,
 };
 use super::{Actor, ppp_server_config};
-use crate::dataplane::counters::Direction;
+use crate::dataplane::counters::{Direction, SessionCounters};
 use crate::dataplane::sessions::{Action, SessionEntry, session_key};
 use crate::l2tp::{CloseReason, Event, SessionInfo};
 use crate::ppp::Link;
@@ -105,7 +105,21 @@ impl Actor {
                         );
                     }
                     None => {
-                        let _ = ep.endpoint.accept_call(now, tunnel, session);
+                        if ep.endpoint.accept_call(now, tunnel, session).is_ok()
+                            && let Some(peer) = ep.endpoint.tunnel(tunnel).map(|t| t.remote)
+                        {
+                            // PPP right behind the ICCN must queue behind it at the actor, not
+                            // be dropped by the data plane before the session exists.
+                            self.dp.dialin.insert(
+                                session_key(tunnel, session),
+                                Arc::new(SessionEntry {
+                                    peer,
+                                    counters: Arc::new(SessionCounters::new()),
+                                    inbound: Direction::FromSubscriber,
+                                    action: Action::Actor,
+                                }),
+                            );
+                        }
                     }
                 }
             }
@@ -121,6 +135,8 @@ impl Actor {
             } => {
                 let key = session_key(tunnel, session);
                 let Some(&id) = self.lac.by_access.get(&key) else {
+                    // A call that never became a subscriber (refused, or gone before ICCN).
+                    self.dp.dialin.remove(&key);
                     return;
                 };
                 if let Some(sub) = self.lac.subscribers.get_mut(&id) {

@@ -419,6 +419,20 @@ impl Actor {
         if sub.setup_deadline.is_some_and(|d| d <= now) && sub.phase == Phase::Connecting {
             sub.setup_deadline = None;
             let timeout = self.config.lac.setup_timeout;
+            // Still waiting for the tunnel itself: that is the tunnel's failure, and failing the
+            // tunnel fails over every subscriber waiting in it.
+            if let Some(leg) = &sub.leg
+                && leg.alive
+                && self
+                    .lac
+                    .tunnels
+                    .get(&leg.tunnel)
+                    .is_some_and(|t| t.established_at.is_none())
+            {
+                let tunnel = leg.tunnel;
+                self.lac_tunnel_setup_timer(now, tunnel);
+                return;
+            }
             if let Some(leg) = &sub.leg
                 && leg.alive
             {
@@ -1117,8 +1131,13 @@ impl Actor {
             && (sub.failover || refused_for_lack_of_facilities)
             && self.shutdown_deadline.is_none()
         {
+            let why = if sub.failover {
+                "session setup timed out".to_owned()
+            } else {
+                text
+            };
             if let Some(peer) = sub.leg.as_ref().map(|l| l.peer) {
-                self.hold_down(now, peer, &text);
+                self.hold_down(now, peer, &why);
             }
             self.lac_failover(now, id);
             return;

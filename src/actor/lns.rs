@@ -266,7 +266,9 @@ impl Actor {
                 cause,
             } => {
                 let key = session_key(tunnel, session);
-                self.lns.pending_calls.remove(&key);
+                if self.lns.pending_calls.remove(&key) {
+                    self.dp.lns.remove(&key);
+                }
                 if let Some(s) = self.lns.sessions.remove(&key) {
                     self.lns_cleanup(now, key, s, &describe_session_down(&cause));
                 }
@@ -316,7 +318,22 @@ impl Actor {
             }
             None => {
                 if ep.endpoint.accept_call(now, tunnel, session).is_ok() {
-                    self.lns.pending_calls.insert(session_key(tunnel, session));
+                    let key = session_key(tunnel, session);
+                    self.lns.pending_calls.insert(key);
+                    // The LAC may send PPP right behind its ICCN; with an entry in place those
+                    // frames queue behind the ICCN on the actor's channel instead of being
+                    // dropped by the data plane as belonging to no session.
+                    if let Some(peer) = ep.endpoint.tunnel(tunnel).map(|t| t.remote) {
+                        self.dp.lns.insert(
+                            key,
+                            Arc::new(SessionEntry {
+                                peer,
+                                counters: Arc::new(SessionCounters::new()),
+                                inbound: Direction::FromSubscriber,
+                                action: Action::Actor,
+                            }),
+                        );
+                    }
                 }
             }
         }

@@ -635,10 +635,22 @@ impl Actor {
 
     fn shutdown_finished(&self, now: Instant) -> Option<ExitReport> {
         let deadline = self.shutdown_deadline?;
+        // A tunnel lingering after the peer's StopCCN only acknowledges retransmissions
+        // (RFC 2661 §5.7); nothing of ours is outstanding on it.
         let tunnels: usize = Role::ALL
             .iter()
             .filter_map(|r| self.endpoint(*r))
-            .map(|e| e.endpoint.tunnel_count())
+            .map(|e| {
+                e.endpoint
+                    .tunnel_ids()
+                    .into_iter()
+                    .filter(|id| {
+                        e.endpoint
+                            .tunnel(*id)
+                            .is_some_and(|t| t.state != crate::l2tp::TunnelState::Lingering)
+                    })
+                    .count()
+            })
             .sum();
         if tunnels == 0 {
             return Some(ExitReport::Clean);

@@ -96,58 +96,84 @@ impl Daemon {
         let config = config.replace("{dir}", &dir.path().display().to_string());
         let config_path = dir.path().join("l2tpagg.toml");
         std::fs::write(&config_path, &config).unwrap();
+        let args = vec![
+            "run".to_owned(),
+            "--config".to_owned(),
+            config_path.display().to_string(),
+        ];
+        let ctl_socket = dir.path().join("ctl.sock");
+        Self::launch(name, dir, config_path, ctl_socket, ns, &[], &args)
+    }
+
+    /// Starts `l2tpagg ARGS` through `wrapper` (e.g. `setpriv …`) inside `ns`, with a cleared
+    /// environment; `ctl_socket` is where it is expected to listen.
+    pub fn start_wrapped(
+        name: &str,
+        ns: Option<&str>,
+        wrapper: &[&str],
+        args: &[&str],
+        ctl_socket: PathBuf,
+    ) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("l2tpagg-{name}-"))
+            .tempdir()
+            .unwrap();
+        let config_path = dir.path().join("none.toml");
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        Self::launch(name, dir, config_path, ctl_socket, ns, wrapper, &args)
+    }
+
+    fn launch(
+        name: &str,
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        ctl_socket: PathBuf,
+        ns: Option<&str>,
+        wrapper: &[&str],
+        args: &[String],
+    ) -> Daemon {
         let log_path = dir.path().join("log.jsonl");
         let mut d = Daemon {
             name: name.to_owned(),
-            ctl_socket: dir.path().join("ctl.sock"),
+            ctl_socket,
             dir,
             child: None,
             config_path,
             log_path,
         };
-        d.spawn(ns);
-        d
-    }
-
-    fn spawn(&mut self, ns: Option<&str>) {
-        let log = std::fs::File::create(&self.log_path).unwrap();
-        let mut cmd = match ns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, binary()]);
-                c
-            }
-            None => Command::new(binary()),
-        };
-        cmd.args(["run", "--config"])
-            .arg(&self.config_path)
+        let log = std::fs::File::create(&d.log_path).unwrap();
+        let mut full: Vec<String> = Vec::new();
+        if let Some(ns) = ns {
+            full.extend(["ip", "netns", "exec", ns].map(String::from));
+        }
+        full.extend(wrapper.iter().map(|w| w.to_string()));
+        full.push(binary().to_owned());
+        full.extend(args.iter().cloned());
+        let mut cmd = Command::new(&full[0]);
+        cmd.args(&full[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .env_remove("RUST_LOG")
             .env_remove("NOTIFY_SOCKET");
-        self.child = Some(cmd.spawn().expect("spawn l2tpagg run"));
+        d.child = Some(cmd.spawn().expect("spawn l2tpagg run"));
         let ok = wait_for(Duration::from_secs(20), || {
-            if self.log().contains("l2tpagg running") {
+            if d.log().contains("l2tpagg running") {
                 return Some(true);
             }
-            if let Some(child) = self.child.as_mut()
+            if let Some(child) = d.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
                 panic!(
                     "{}: l2tpagg run exited with {status} before it was ready:\n{}",
-                    self.name,
-                    self.log()
+                    d.name,
+                    d.log()
                 );
             }
             None
         });
-        assert!(
-            ok.is_some(),
-            "{}: not ready in time:\n{}",
-            self.name,
-            self.log()
-        );
+        assert!(ok.is_some(), "{}: not ready in time:\n{}", d.name, d.log());
+        d
     }
 
     /// The daemon's log so far.
