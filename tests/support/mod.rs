@@ -419,6 +419,10 @@ pub struct ClientSession {
     pub link_down: Option<ppp::DownCause>,
     pub received_ip: VecDeque<Vec<u8>>,
     pub auth_message: Option<Vec<u8>>,
+    /// Raw sessions run no PPP client: the test speaks PPP by hand.
+    pub raw: bool,
+    /// Frames received on a raw session, as they came (with `FF 03`).
+    pub received_frames: VecDeque<Vec<u8>>,
     client: ClientConfig,
     pending_link: bool,
 }
@@ -499,6 +503,34 @@ impl DialinClient {
         }
     }
 
+    /// Dials one session without a PPP client: the test sends and reads frames itself.
+    pub fn dial_raw(&mut self) -> u16 {
+        let s = self.dial("", "", Auth::Pap);
+        if let Some(x) = self.sessions.get_mut(&s) {
+            x.raw = true;
+        }
+        s
+    }
+
+    /// Waits for a raw session's next received frame.
+    pub async fn recv_frame(&mut self, s: u16, timeout: Duration) -> Option<Vec<u8>> {
+        self.drive_until(timeout, |c| {
+            c.sessions
+                .get(&s)
+                .is_none_or(|x| !x.received_frames.is_empty())
+        })
+        .await;
+        self.sessions.get_mut(&s)?.received_frames.pop_front()
+    }
+
+    /// Waits until the L2TP session is established.
+    pub async fn wait_established(&mut self, s: u16, timeout: Duration) -> bool {
+        self.drive_until(timeout, |c| {
+            c.sessions.get(&s).is_some_and(|x| x.established)
+        })
+        .await
+    }
+
     /// Dials one session (ICRQ); the PPP client starts once the session is up.
     pub fn dial(&mut self, name: &str, password: &str, auth: Auth) -> u16 {
         let now = tokio::time::Instant::now().into_std();
@@ -522,6 +554,8 @@ impl DialinClient {
                 link_down: None,
                 received_ip: VecDeque::new(),
                 auth_message: None,
+                raw: false,
+                received_frames: VecDeque::new(),
                 client: client_config(name, password, auth),
                 pending_link: true,
             },
@@ -697,6 +731,10 @@ impl DialinClient {
             }) => {
                 if let Some(x) = self.sessions.get_mut(&session_id) {
                     let frame = &datagram[payload];
+                    if x.raw {
+                        x.received_frames.push_back(frame.to_vec());
+                        return;
+                    }
                     if let ppp::FrameDisposition::Data { protocol, payload } =
                         x.link.handle_frame(now, frame)
                         && protocol == 0x0021
@@ -735,8 +773,10 @@ impl DialinClient {
                             x.peer_tunnel = info.peer_tunnel_id;
                             x.peer_session = info.peer_session_id;
                             x.established = true;
-                            x.link = Link::new(now, LinkConfig::client(x.client.clone(), seed));
-                            x.pending_link = false;
+                            if !x.raw {
+                                x.link = Link::new(now, LinkConfig::client(x.client.clone(), seed));
+                                x.pending_link = false;
+                            }
                         }
                     }
                     L2tpEvent::SessionDown { session, cause, .. } => {
