@@ -89,6 +89,16 @@ impl Daemon {
     /// Writes `config` (with `{dir}` replaced by the daemon's directory) and starts the daemon,
     /// inside network namespace `ns` when given; returns once it logged that it runs.
     pub fn start(name: &str, ns: Option<&str>, config: &str) -> Daemon {
+        Self::start_with_env(name, ns, config, &[])
+    }
+
+    /// [`Self::start`] with extra environment variables (e.g. `NOTIFY_SOCKET`).
+    pub fn start_with_env(
+        name: &str,
+        ns: Option<&str>,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix(&format!("l2tpagg-{name}-"))
             .tempdir()
@@ -102,7 +112,8 @@ impl Daemon {
             config_path.display().to_string(),
         ];
         let ctl_socket = dir.path().join("ctl.sock");
-        Self::launch(name, dir, config_path, ctl_socket, ns, &[], &args)
+        let d = Self::new(name, dir, config_path, ctl_socket);
+        d.launch(ns, &[], &args, env)
     }
 
     /// Starts `l2tpagg ARGS` through `wrapper` (e.g. `setpriv …`) inside `ns`, with a cleared
@@ -120,27 +131,29 @@ impl Daemon {
             .unwrap();
         let config_path = dir.path().join("none.toml");
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        Self::launch(name, dir, config_path, ctl_socket, ns, wrapper, &args)
+        let d = Self::new(name, dir, config_path, ctl_socket);
+        d.launch(ns, wrapper, &args, &[])
     }
 
-    fn launch(
-        name: &str,
-        dir: tempfile::TempDir,
-        config_path: PathBuf,
-        ctl_socket: PathBuf,
-        ns: Option<&str>,
-        wrapper: &[&str],
-        args: &[String],
-    ) -> Daemon {
-        let log_path = dir.path().join("log.jsonl");
-        let mut d = Daemon {
+    fn new(name: &str, dir: tempfile::TempDir, config_path: PathBuf, ctl_socket: PathBuf) -> Self {
+        Daemon {
             name: name.to_owned(),
             ctl_socket,
+            log_path: dir.path().join("log.jsonl"),
             dir,
             child: None,
             config_path,
-            log_path,
-        };
+        }
+    }
+
+    fn launch(
+        mut self,
+        ns: Option<&str>,
+        wrapper: &[&str],
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Daemon {
+        let d = &mut self;
         let log = std::fs::File::create(&d.log_path).unwrap();
         let mut full: Vec<String> = Vec::new();
         if let Some(ns) = ns {
@@ -155,7 +168,10 @@ impl Daemon {
             .stdout(Stdio::null())
             .stderr(log)
             .env_remove("RUST_LOG")
-            .env_remove("NOTIFY_SOCKET");
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .envs(env.iter().copied());
         d.child = Some(cmd.spawn().expect("spawn l2tpagg run"));
         let ok = wait_for(Duration::from_secs(20), || {
             if d.log().contains("l2tpagg running") {
@@ -173,7 +189,7 @@ impl Daemon {
             None
         });
         assert!(ok.is_some(), "{}: not ready in time:\n{}", d.name, d.log());
-        d
+        self
     }
 
     /// The daemon's log so far.
