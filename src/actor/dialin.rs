@@ -14,7 +14,7 @@ use super::lac::Access;
 use super::lns::{
     PeerTunnel, describe_session_down, describe_tunnel_down, proxy_from_avps, vendor_cause,
 };
-use super::{Actor, ppp_server_config};
+use super::{Actor, ppp_server_config, session_span};
 use crate::dataplane::counters::{Direction, SessionCounters};
 use crate::dataplane::sessions::{Action, SessionEntry, session_key};
 use crate::l2tp::{CloseReason, Event, SessionInfo};
@@ -170,6 +170,7 @@ impl Actor {
             .unwrap_or_else(|| "unknown".into());
         // A subscriber's LAC that negotiated LCP and collected credentials itself proxies them
         // to us like we proxy to an LNS (RFC 2661 §4.4.5); otherwise we negotiate from scratch.
+        let _span = session_span("lac", tunnel, session, "").entered();
         let cfg = ppp_server_config(&self.config);
         let proxy = self
             .config

@@ -19,7 +19,7 @@ use rand::Rng;
 
 use super::endpoint::base_tunnel_config;
 use super::lns::{cdn_for_link_down, describe_session_down, describe_tunnel_down, vendor_cause};
-use super::{Actor, TimerKey, login};
+use super::{Actor, TimerKey, login, session_span};
 use crate::config::{Config, LacPeerId, LineId};
 use crate::dataplane::counters::{Direction, SessionCounters};
 use crate::dataplane::sessions::{Action, DatagramSink, L2tpPath, SessionEntry, session_key};
@@ -369,6 +369,16 @@ fn loss_of_carrier(text: &str) -> CloseReason {
 }
 
 impl Actor {
+    /// The span of a subscriber's log lines: the access session's IDs and, once known, the name.
+    fn sub_span(&self, id: u64) -> Option<tracing::span::EnteredSpan> {
+        let s = self.lac.subscribers.get(&id)?;
+        let Access::Dialin {
+            tunnel, session, ..
+        } = &s.access;
+        let name = s.profile.as_ref().map_or("", |p| &p.name);
+        Some(session_span("lac", *tunnel, *session, name).entered())
+    }
+
     /// Sends a subscriber's PPP frames, handles its link events and refiles its timer.
     pub(super) fn sub_step(&mut self, now: Instant, id: u64) {
         loop {
@@ -413,6 +423,7 @@ impl Actor {
     }
 
     pub(super) fn subscriber_timer(&mut self, now: Instant, id: u64) {
+        let _span = self.sub_span(id);
         let Some(sub) = self.lac.subscribers.get_mut(&id) else {
             return;
         };
@@ -1225,6 +1236,7 @@ impl Actor {
 
     /// Handles a frame of a dial-in subscriber that the data plane gave to the actor.
     pub(super) fn subscriber_frame(&mut self, now: Instant, id: u64, frame: &[u8]) {
+        let _span = self.sub_span(id);
         let Some(sub) = self.lac.subscribers.get_mut(&id) else {
             return;
         };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::pool::{AddressPools, Lease};
-use super::{Actor, TimerKey, login, ppp_server_config};
+use super::{Actor, TimerKey, login, ppp_server_config, session_span};
 use crate::config::Config;
 use crate::dataplane::counters::{Direction, SessionCounters};
 use crate::dataplane::sessions::{Action, L2tpPath, SessionEntry, TunRoute, session_key};
@@ -376,6 +376,7 @@ impl Actor {
             peer_session_id = info.peer_session_id, proxy = proxy.is_some(),
             outcome = ?link.proxy_outcome(), "call connected; PPP starting"
         );
+        let _span = session_span("lns", tunnel, session, "").entered();
         self.lns.sessions.insert(
             key,
             LnsSession {
@@ -414,7 +415,21 @@ impl Actor {
         }
     }
 
+    fn lns_span(&self, key: u32) -> Option<tracing::span::EnteredSpan> {
+        let s = self.lns.sessions.get(&key)?;
+        Some(
+            session_span(
+                "lns",
+                s.tunnel,
+                s.session,
+                s.subscriber.as_deref().unwrap_or(""),
+            )
+            .entered(),
+        )
+    }
+
     pub(super) fn lns_timer(&mut self, now: Instant, key: u32) {
+        let _span = self.lns_span(key);
         if let Some(s) = self.lns.sessions.get_mut(&key) {
             s.link.handle_timeout(now);
         }
@@ -423,6 +438,7 @@ impl Actor {
 
     pub(super) fn lns_frame(&mut self, now: Instant, tunnel: u16, session: u16, frame: &[u8]) {
         let key = session_key(tunnel, session);
+        let _span = self.lns_span(key);
         let Some(s) = self.lns.sessions.get_mut(&key) else {
             return;
         };

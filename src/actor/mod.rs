@@ -299,6 +299,16 @@ pub(crate) fn os_seed() -> [u8; 32] {
     seed
 }
 
+/// The span every log line about one session is emitted in: role, our IDs, the subscriber.
+pub(crate) fn session_span(
+    role: &'static str,
+    tunnel_id: u16,
+    session_id: u16,
+    subscriber: &str,
+) -> tracing::Span {
+    tracing::info_span!("session", role, tunnel_id, session_id, subscriber)
+}
+
 /// The PPP link configuration of a server-role link (LAC facing a subscriber, or LNS).
 pub(crate) fn ppp_server_config(config: &Config) -> LinkConfig {
     let p = &config.ppp;
