@@ -152,7 +152,7 @@ fn embedded_default_typed_values() {
     assert_eq!(c.l2tp.socket_recv_buffer, 4 << 20);
     assert_eq!(c.ppp.auth, vec![AuthMethod::ChapMd5, AuthMethod::Pap]);
     assert_eq!(c.ppp.mru, 1492);
-    assert_eq!(c.lac.lines[0].capacity, 100_000_000_000);
+    assert_eq!(c.lac.lines[0].capacity, 1_000_000_000_000);
     assert_eq!(c.lac.peers[0].tunnel_capacity, 10_000_000_000);
     assert_eq!(c.lac.peers[0].hold_down, Duration::from_secs(30));
     assert_eq!(c.lac.pppoe.cookie_bucket, Duration::from_secs(30));

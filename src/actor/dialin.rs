@@ -6,7 +6,7 @@
 //! Owns: the dial-in tunnels and turning their sessions into LAC subscribers. Must not touch: the
 //! subscriber's life after that (`lac.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,6 +25,8 @@ use crate::wire::{CdnResult, DisconnectCauseCode, ErrorCode};
 #[derive(Debug, Default)]
 pub(super) struct DialinState {
     pub tunnels: HashMap<u16, PeerTunnel>,
+    /// Calls accepted whose ICCN has not arrived.
+    pending: HashSet<u32>,
 }
 
 impl Actor {
@@ -108,6 +110,7 @@ impl Actor {
                         if ep.endpoint.accept_call(now, tunnel, session).is_ok()
                             && let Some(peer) = ep.endpoint.tunnel(tunnel).map(|t| t.remote)
                         {
+                            self.dialin.pending.insert(session_key(tunnel, session));
                             // PPP right behind the ICCN must queue behind it at the actor, not
                             // be dropped by the data plane before the session exists.
                             self.dp.dialin.insert(
@@ -134,6 +137,8 @@ impl Actor {
                 cause,
             } => {
                 let key = session_key(tunnel, session);
+                self.dialin.pending.remove(&key);
+                self.early_frames.take(super::Role::Dialin, key);
                 let Some(&id) = self.lac.by_access.get(&key) else {
                     // A call that never became a subscriber (refused, or gone before ICCN).
                     self.dp.dialin.remove(&key);
@@ -207,11 +212,21 @@ impl Actor {
             proxy = proxy.is_some(), "dial-in call connected; PPP starting"
         );
         self.sub_step(now, id);
+        let key = session_key(tunnel, session);
+        self.dialin.pending.remove(&key);
+        for frame in self.early_frames.take(super::Role::Dialin, key) {
+            self.subscriber_frame(now, id, &frame);
+        }
     }
 
     pub(super) fn dialin_frame(&mut self, now: Instant, tunnel: u16, session: u16, frame: &[u8]) {
-        if let Some(&id) = self.lac.by_access.get(&session_key(tunnel, session)) {
-            self.subscriber_frame(now, id, frame);
+        let key = session_key(tunnel, session);
+        match self.lac.by_access.get(&key) {
+            Some(&id) => self.subscriber_frame(now, id, frame),
+            None if self.dialin.pending.contains(&key) => {
+                self.early_frames.hold(super::Role::Dialin, key, frame);
+            }
+            None => {}
         }
     }
 }

@@ -269,6 +269,7 @@ impl Actor {
                 if self.lns.pending_calls.remove(&key) {
                     self.dp.lns.remove(&key);
                 }
+                self.early_frames.take(super::Role::Lns, key);
                 if let Some(s) = self.lns.sessions.remove(&key) {
                     self.lns_cleanup(now, key, s, &describe_session_down(&cause));
                 }
@@ -396,6 +397,9 @@ impl Actor {
             },
         );
         self.lns_step(now, key);
+        for frame in self.early_frames.take(super::Role::Lns, key) {
+            self.lns_frame(now, tunnel, session, &frame);
+        }
     }
 
     /// Sends a link's frames, handles its events, and refiles its timer, until it is quiet.
@@ -440,6 +444,9 @@ impl Actor {
         let key = session_key(tunnel, session);
         let _span = self.lns_span(key);
         let Some(s) = self.lns.sessions.get_mut(&key) else {
+            if self.lns.pending_calls.contains(&key) {
+                self.early_frames.hold(super::Role::Lns, key, frame);
+            }
             return;
         };
         if let ppp::FrameDisposition::Data { protocol, payload } = s.link.handle_frame(now, frame)

@@ -283,6 +283,34 @@ pub struct Actor {
 
     /// Set by [`Command::Shutdown`]: when the grace ends.
     shutdown_deadline: Option<Instant>,
+    /// PPP frames that arrived for an accepted call before its ICCN was processed.
+    early_frames: EarlyFrames,
+}
+
+/// Most frames kept per call that is accepted but not yet connected.
+const MAX_EARLY_FRAMES: usize = 8;
+
+/// PPP frames of calls we accepted whose ICCN has not been processed yet. A peer may send PPP
+/// right behind its ICCN, and when its control window is full the ICCN waits while the data
+/// message does not (xl2tpd's pppd and our own subscribers' LACs both do this under load):
+/// dropping those frames would cost the subscriber a restart timer. They are replayed when the
+/// session comes up and forgotten when it goes down.
+#[derive(Debug, Default)]
+struct EarlyFrames {
+    frames: HashMap<(Role, u32), Vec<Vec<u8>>>,
+}
+
+impl EarlyFrames {
+    fn hold(&mut self, role: Role, key: u32, frame: &[u8]) {
+        let v = self.frames.entry((role, key)).or_default();
+        if v.len() < MAX_EARLY_FRAMES {
+            v.push(frame.to_vec());
+        }
+    }
+
+    fn take(&mut self, role: Role, key: u32) -> Vec<Vec<u8>> {
+        self.frames.remove(&(role, key)).unwrap_or_default()
+    }
 }
 
 /// 32 bytes from the operating system's CSPRNG: every PPP link and endpoint gets its own seed
@@ -432,6 +460,7 @@ impl Actor {
             planner,
             timers: Timers::default(),
             shutdown_deadline: None,
+            early_frames: EarlyFrames::default(),
         };
         (actor, handle, rx)
     }

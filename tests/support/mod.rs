@@ -454,9 +454,19 @@ pub struct DialinClient {
     pub sessions: HashMap<u16, ClientSession>,
     pub events: Vec<String>,
     seed: u8,
+    /// Sessions whose link may have something to send or report.
+    dirty: std::collections::HashSet<u16>,
+    /// PPP link deadlines, earliest first.
+    link_timers: std::collections::BTreeSet<(Instant, u16)>,
+    link_deadline: HashMap<u16, Instant>,
+    /// Sessions that reached IPCP or went down.
+    settled: usize,
 }
 
+/// A seed no other link shares (time and a process-wide counter), so no two client links draw
+/// the same Magic-Numbers.
 fn seed(n: u8) -> [u8; 32] {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut s = [n; 32];
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -464,16 +474,27 @@ fn seed(n: u8) -> [u8; 32] {
         .as_nanos()
         .to_le_bytes();
     s[..16].copy_from_slice(&t);
-    s[31] = n;
+    let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    s[16..24].copy_from_slice(&c.to_le_bytes());
     s
 }
 
 impl DialinClient {
     /// A client bound to `bind` (port 0 picks one), talking to `server`.
     pub async fn new(bind: SocketAddr, server: SocketAddr) -> Self {
-        let socket = tokio::net::UdpSocket::bind(bind)
-            .await
-            .expect("bind client");
+        // Large buffers: thousands of sessions negotiating at once arrive in bursts, and a lost
+        // frame costs a PPP restart timer.
+        let raw = socket2::Socket::new(
+            socket2::Domain::for_address(bind),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )
+        .expect("client socket");
+        let _ = raw.set_recv_buffer_size(8 << 20);
+        let _ = raw.set_send_buffer_size(8 << 20);
+        raw.set_nonblocking(true).unwrap();
+        raw.bind(&bind.into()).expect("bind client");
+        let socket = tokio::net::UdpSocket::from_std(raw.into()).expect("register client socket");
         let endpoint = Endpoint::new(
             EndpointConfig::default(),
             |_: &TunnelRequest<'_>| PolicyDecision::Ignore,
@@ -488,7 +509,16 @@ impl DialinClient {
             sessions: HashMap::new(),
             events: Vec::new(),
             seed: 10,
+            dirty: Default::default(),
+            link_timers: Default::default(),
+            link_deadline: HashMap::new(),
+            settled: 0,
         }
+    }
+
+    /// Sessions that reached IPCP or went down so far.
+    pub fn settled(&self) -> usize {
+        self.settled
     }
 
     fn local(&self) -> SocketAddr {
@@ -576,6 +606,7 @@ impl DialinClient {
                 pending_link: true,
             },
         );
+        self.dirty.insert(session);
         session
     }
 
@@ -664,6 +695,7 @@ impl DialinClient {
         if let Some(x) = self.sessions.get_mut(&s) {
             x.link.close(now, "subscriber hangs up");
         }
+        self.dirty.insert(s);
         self.drive_until(Duration::from_secs(3), |c| {
             c.sessions
                 .get(&s)
@@ -713,24 +745,35 @@ impl DialinClient {
             if let Some(t) = self.endpoint.poll_timeout() {
                 wake = wake.min(t.into());
             }
-            for x in self.sessions.values() {
-                if let Some(t) = x.link.poll_timeout() {
-                    wake = wake.min(t.into());
-                }
+            if let Some((t, _)) = self.link_timers.first() {
+                wake = wake.min((*t).into());
             }
             tokio::select! {
                 r = self.socket.recv_from(&mut buf) => {
                     if let Ok((n, from)) = r {
                         self.handle(&buf[..n], from);
                     }
+                    // Take the rest of a burst before flushing.
+                    for _ in 0..256 {
+                        match self.socket.try_recv_from(&mut buf) {
+                            Ok((n, from)) => self.handle(&buf[..n], from),
+                            Err(_) => break,
+                        }
+                    }
                 }
                 () = tokio::time::sleep_until(wake) => {
                     let now = tokio::time::Instant::now().into_std();
                     self.endpoint.handle_timeout(now);
-                    for x in self.sessions.values_mut() {
-                        if x.link.poll_timeout().is_some_and(|t| t <= now) {
+                    while let Some(&(t, id)) = self.link_timers.first() {
+                        if t > now {
+                            break;
+                        }
+                        self.link_timers.pop_first();
+                        self.link_deadline.remove(&id);
+                        if let Some(x) = self.sessions.get_mut(&id) {
                             x.link.handle_timeout(now);
                         }
+                        self.dirty.insert(id);
                     }
                 }
             }
@@ -746,6 +789,7 @@ impl DialinClient {
                 ..
             }) => {
                 if let Some(x) = self.sessions.get_mut(&session_id) {
+                    self.dirty.insert(session_id);
                     let frame = &datagram[payload];
                     if x.raw {
                         x.received_frames.push_back(frame.to_vec());
@@ -783,8 +827,9 @@ impl DialinClient {
                     }
                     L2tpEvent::SessionUp { session, info, .. } => {
                         self.events.push(format!("session up {session}"));
-                        self.seed += 1;
+                        self.seed = self.seed.wrapping_add(1);
                         let seed = seed(self.seed);
+                        self.dirty.insert(session);
                         if let Some(x) = self.sessions.get_mut(&session) {
                             x.peer_tunnel = info.peer_tunnel_id;
                             x.peer_session = info.peer_session_id;
@@ -799,15 +844,23 @@ impl DialinClient {
                         self.events
                             .push(format!("session down {session} {cause:?}"));
                         if let Some(x) = self.sessions.get_mut(&session) {
+                            if x.down.is_none() && x.network.is_none() && x.link_down.is_none() {
+                                self.settled += 1;
+                            }
                             x.down = Some(format!("{cause:?}"));
                             x.link.lower_down(now);
                         }
+                        self.dirty.insert(session);
                     }
                     other => self.events.push(format!("{other:?}")),
                 }
             }
             let mut frames = Vec::new();
-            for (id, x) in self.sessions.iter_mut() {
+            let dirty: Vec<u16> = self.dirty.drain().collect();
+            for id in dirty {
+                let Some(x) = self.sessions.get_mut(&id) else {
+                    continue;
+                };
                 if x.pending_link || x.down.is_some() {
                     while x.link.poll_transmit().is_some() {}
                     continue;
@@ -816,6 +869,7 @@ impl DialinClient {
                     frames.push((x.peer_tunnel, x.peer_session, with_address_control(&f)));
                 }
                 while let Some(ev) = x.link.poll_event() {
+                    let was_settled = x.network.is_some() || x.down.is_some() || x.link_down.is_some();
                     match ev {
                         ppp::Event::NetworkUp(info) => x.network = Some(info),
                         ppp::Event::NetworkDown => x.network = None,
@@ -823,7 +877,17 @@ impl DialinClient {
                         ppp::Event::Authenticated { message, .. } => x.auth_message = Some(message),
                         _ => {}
                     }
-                    let _ = id;
+                    let settled = x.network.is_some() || x.down.is_some() || x.link_down.is_some();
+                    if settled && !was_settled {
+                        self.settled += 1;
+                    }
+                }
+                if let Some(old) = self.link_deadline.remove(&id) {
+                    self.link_timers.remove(&(old, id));
+                }
+                if let Some(t) = x.link.poll_timeout() {
+                    self.link_timers.insert((t, id));
+                    self.link_deadline.insert(id, t);
                 }
             }
             // Control first: our ICCN must reach the peer before the first PPP frame of the
