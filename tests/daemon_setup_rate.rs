@@ -31,8 +31,10 @@ fn subscribers_set_up_per_second() {
          [lac.dialin]\nlisten = [\"127.0.0.1:1702\"]\nmax_sessions_per_tunnel = 65535\n\
          [[lac.dialin.peers]]\nname = \"cpe\"\naddress = \"127.0.0.1\"\n\
          [[subscriber_range]]\nprefix = \"user\"\nfirst = 1\ncount = 100000\nsecret = \"demo\"\nservice_level = \"1M\"\n",
-        daemon_section(std::path::Path::new("{dir}"))
-            .replace("log_level = \"info,l2tpagg=debug\"", &format!("log_level = \"{level}\""))
+        daemon_section(std::path::Path::new("{dir}")).replace(
+            "log_level = \"info,l2tpagg=debug\"",
+            &format!("log_level = \"{level}\"")
+        )
     );
     let daemon = Daemon::start("rate", Some(ns.name()), &config);
     ns.block_on(|| async {

@@ -869,7 +869,8 @@ impl DialinClient {
                     frames.push((x.peer_tunnel, x.peer_session, with_address_control(&f)));
                 }
                 while let Some(ev) = x.link.poll_event() {
-                    let was_settled = x.network.is_some() || x.down.is_some() || x.link_down.is_some();
+                    let was_settled =
+                        x.network.is_some() || x.down.is_some() || x.link_down.is_some();
                     match ev {
                         ppp::Event::NetworkUp(info) => x.network = Some(info),
                         ppp::Event::NetworkDown => x.network = None,
