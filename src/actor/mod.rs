@@ -24,7 +24,7 @@
 //! | `pool.rs`, `login.rs`, `timers.rs` | address pools, credential checks, the timer table          |
 //!
 //! # Loop
-//! Each turn: take one command (or the deadline), handle it with `now`, then [`Actor::flush`]:
+//! Each turn: take one command (or the deadline), handle it with `now`, then flush:
 //! drain every endpoint's events (each may call into another endpoint or a PPP link) and then its
 //! transmits, until nothing is left. Then the next deadline is the minimum over the endpoints, the
 //! planner and the actor's timer table.
