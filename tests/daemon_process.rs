@@ -130,6 +130,9 @@ fn lac_and_lns_processes_bring_up_sessions_reload_and_stop_cleanly() {
             lns_tunnels[0]["peer_tunnel_id"],
             toward_lns[0]["local_tunnel_id"]
         );
+        let plan = lac.ctl_json(&["plan"]);
+        assert_eq!(plan["tunnels_in_use"], 1, "{plan}");
+        assert_eq!(plan["lines_in_use"], 1, "{plan}");
         let status = lac.ctl_json(&["status"]);
         assert_eq!(status["sessions"], 2);
         assert_eq!(status["roles"], serde_json::json!(["lac"]));
