@@ -37,20 +37,30 @@ fn a_refusing_peer_and_a_silent_peer_are_held_down_and_the_next_one_serves() {
     );
     let live = Daemon::start("live", Some(ns.name()), &lns(11722, "l2tpf1", None));
     // Nothing listens on 11721: the "silent" peer never answers.
-    let lac = Daemon::start(
-        "lac",
-        Some(ns.name()),
-        &format!(
+    let lac_config = |peers: &str| {
+        format!(
             "{}\n[lac]\nsetup_timeout = \"1s\"\nhold_down = \"1h\"\n\
-             [[lac.lines]]\nname = \"lo\"\nbind = \"127.0.0.1\"\ncapacity = \"10G\"\n\
-             [[lac.peers]]\nname = \"refuser\"\naddress = \"127.0.0.1:11720\"\nrealms = [\"*\"]\npreference = 10\n\
-             [[lac.peers]]\nname = \"silent\"\naddress = \"127.0.0.1:11721\"\nrealms = [\"*\"]\npreference = 20\n\
-             [[lac.peers]]\nname = \"live\"\naddress = \"127.0.0.1:11722\"\nrealms = [\"*\"]\npreference = 30\n\
+             [[lac.lines]]\nname = \"lo\"\nbind = \"127.0.0.1\"\ncapacity = \"10G\"\n{peers}\
              [lac.dialin]\nlisten = [\"127.0.0.1:11702\"]\n\
              [[lac.dialin.peers]]\nname = \"cpe\"\naddress = \"127.0.0.1\"\n{}",
             daemon_section(std::path::Path::new("{dir}")),
             subscribers()
-        ),
+        )
+    };
+    let peer = |name: &str, port: u16, preference: u32| {
+        format!(
+            "[[lac.peers]]\nname = \"{name}\"\naddress = \"127.0.0.1:{port}\"\nrealms = [\"*\"]\npreference = {preference}\n"
+        )
+    };
+    let lac = Daemon::start(
+        "lac",
+        Some(ns.name()),
+        &lac_config(&format!(
+            "{}{}{}",
+            peer("refuser", 11720, 10),
+            peer("silent", 11721, 20),
+            peer("live", 11722, 30)
+        )),
     );
     ns.block_on(|| async {
         let mut client = DialinClient::new(
@@ -111,6 +121,35 @@ fn a_refusing_peer_and_a_silent_peer_are_held_down_and_the_next_one_serves() {
         assert_eq!(opened("silent"), 1);
         assert_eq!(opened("live"), 1, "user2 shares the live tunnel");
         assert_eq!(live.rows(&["sessions"]).len(), 2);
+
+        // A reload that reorders the peers and adds one: the planner keeps each peer's identity
+        // by name, the live tunnel keeps its name and sessions, held-down peers stay held down.
+        lac.write_config(&lac_config(&format!(
+            "{}{}{}{}",
+            peer("live", 11722, 30),
+            peer("extra", 11723, 40),
+            peer("silent", 11721, 20),
+            peer("refuser", 11720, 10)
+        )));
+        let out = lac.ctl(&["reload"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        client
+            .login("user3", "demo", Auth::Pap, T)
+            .await
+            .expect("user3 logs in after the reload");
+        assert_eq!(opened("live"), 1, "user3 shares the live tunnel");
+        assert_eq!(opened("refuser") + opened("silent") + opened("extra"), 2);
+        let tunnels = lac.rows(&["tunnels"]);
+        let live_tunnel = tunnels
+            .iter()
+            .find(|t| t["peer_name"] == "live")
+            .expect("the live tunnel keeps its peer name");
+        assert_eq!(live_tunnel["sessions"], 3);
+        assert_eq!(live.rows(&["sessions"]).len(), 3);
     })
     .unwrap();
 }

@@ -182,9 +182,8 @@ impl Actor {
                     }
                     Role::Lac => {
                         if let Some(t) = self.lac.tunnels.get(&id) {
-                            let peer = self.config.lac.peer(t.peer);
-                            row.peer_name = peer.name.to_string();
-                            row.line = Some(self.config.lac.line(t.line).name.to_string());
+                            row.peer_name = t.peer.to_string();
+                            row.line = Some(t.line.to_string());
                             row.established_at_ms = t.established_at;
                             if t.closing && view.state == TunnelState::Established {
                                 row.state = "closing".into();
@@ -330,7 +329,8 @@ impl Actor {
             .lines
             .iter()
             .map(|line| {
-                let planned = table.line(crate::engine::admin::LineId(line.id.0));
+                let planner_line = self.lac.planner_line(&line.name);
+                let planned = planner_line.and_then(|l| table.line(l));
                 let tunnels = planned.map_or(0, |l| l.tunnels.len() as u32);
                 let sessions: u32 = planned.map_or(0, |l| {
                     l.tunnels
@@ -339,15 +339,10 @@ impl Actor {
                         .map(|t| t.sessions.len() as u32)
                         .sum()
                 });
+                let released = planner_line.is_some_and(|l| self.planner.line_released(l));
                 let state = match planned {
                     None => "unavailable",
-                    Some(_)
-                        if self
-                            .planner
-                            .line_released(crate::engine::admin::LineId(line.id.0)) =>
-                    {
-                        "released"
-                    }
+                    Some(_) if released => "released",
                     Some(l) if l.tunnels.is_empty() => "idle",
                     Some(_) => "up",
                 };

@@ -13,14 +13,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
 use super::endpoint::base_tunnel_config;
 use super::lns::{cdn_for_link_down, describe_session_down, describe_tunnel_down, vendor_cause};
 use super::{Actor, TimerKey, login, session_span};
-use crate::config::{Config, LacPeerId, LineId};
+use crate::config::{Config, LacPeer, LineId};
 use crate::dataplane::counters::{Direction, SessionCounters};
 use crate::dataplane::sessions::{Action, DatagramSink, L2tpPath, SessionEntry, session_key};
 use crate::engine::admin::{
@@ -95,8 +95,8 @@ pub(super) struct LnsLeg {
     pub tunnel: u16,
     /// Our session ID in it.
     pub session: u16,
-    /// The LNS peer.
-    pub peer: LacPeerId,
+    /// The LNS peer's name.
+    pub peer: Arc<str>,
     /// The data path toward the LNS, once the session is up.
     pub path: Option<Arc<L2tpPath>>,
     /// The L2TP session still exists.
@@ -127,7 +127,8 @@ pub(super) struct Subscriber {
     pub phase: Phase,
     pub counters: Arc<SessionCounters>,
     proxy: Option<ProxyInfo>,
-    tried: Vec<LacPeerId>,
+    /// LNS peers (by name) this subscriber was already offered to.
+    tried: Vec<Arc<str>>,
     pub leg: Option<LnsLeg>,
     /// The session is in the planner's table.
     placed: bool,
@@ -141,12 +142,15 @@ pub(super) struct Subscriber {
     failover: bool,
 }
 
-/// One of our tunnels toward an LNS.
+/// One of our tunnels toward an LNS. Peer and line are kept by name and value: a reload may
+/// reorder, change or remove them while the tunnel lives.
 #[derive(Debug)]
 pub(super) struct LacTunnel {
     pub planner: PlanTunnel,
-    pub peer: LacPeerId,
-    pub line: LineId,
+    pub peer: Arc<str>,
+    pub remote: SocketAddr,
+    pub line: Arc<str>,
+    hold_down: Duration,
     pub established_at: Option<UnixMillis>,
     /// We are closing it on purpose (planner linger, drain, shutdown): no hold-down.
     pub closing: bool,
@@ -163,9 +167,16 @@ pub(super) struct LacState {
     pub by_leg: HashMap<u32, u64>,
     pub tunnels: HashMap<u16, LacTunnel>,
     by_planner: HashMap<PlanTunnel, u16>,
-    hold_until: HashMap<LacPeerId, Instant>,
-    /// The local address of each line's socket.
-    line_local: HashMap<LineId, SocketAddr>,
+    /// Peers skipped until then (by name).
+    hold_until: HashMap<Arc<str>, Instant>,
+    /// The local address of each line's socket (by line name; sockets are bound at start).
+    line_local: HashMap<Arc<str>, SocketAddr>,
+    /// The planner's handles of peers and lines, by name: stable across reloads that reorder
+    /// or rename the configuration's lists.
+    peer_ids: HashMap<Arc<str>, PeerId>,
+    peer_names: HashMap<PeerId, Arc<str>>,
+    line_ids: HashMap<Arc<str>, PlanLine>,
+    line_names: HashMap<PlanLine, Arc<str>>,
     accounts: HashMap<Arc<str>, u64>,
     next_id: u64,
 }
@@ -206,8 +217,15 @@ impl LacState {
             hold_until: HashMap::new(),
             line_local: line_sockets
                 .iter()
-                .map(|(l, s)| (*l, s.local_addr()))
+                .filter_map(|(l, s)| {
+                    let line = config.lac.lines.get(l.index())?;
+                    Some((line.name.clone(), s.local_addr()))
+                })
                 .collect(),
+            peer_ids: HashMap::new(),
+            peer_names: HashMap::new(),
+            line_ids: HashMap::new(),
+            line_names: HashMap::new(),
             accounts: HashMap::new(),
             next_id: 1,
         };
@@ -215,54 +233,75 @@ impl LacState {
         state
     }
 
-    /// Tells the planner about lines and peers it does not know yet (the planner cannot forget
-    /// or change one; changed lines and peers apply to new tunnels after a restart).
+    /// Tells the planner about lines and peers it does not know yet, by name (the planner cannot
+    /// forget or change one; a changed line or peer keeps its planner row until a restart, a new
+    /// one is added at once).
     pub fn register(&mut self, config: &Config, planner: &mut Planner, now: Instant) {
         let fill = u64::from(config.planner.max_fill_percent.clamp(1, 100));
         for line in &config.lac.lines {
-            if !self.line_local.contains_key(&line.id) {
-                continue; // no socket: the line cannot carry tunnels
+            if !self.line_local.contains_key(&line.name) || self.line_ids.contains_key(&line.name) {
+                // No socket (added by a reload): the line cannot carry tunnels until a restart.
+                continue;
             }
+            let id = PlanLine(self.line_ids.len() as u32);
             let class = match &line.private_account {
                 Some(a) => LineClass::Private(AccountId(self.account_id(a))),
                 None => LineClass::Public,
             };
             let spec = LineSpec {
-                id: PlanLine(line.id.0),
+                id,
                 name: line.name.to_string(),
                 capacity_bps: line.capacity,
                 cost: line.cost_per_month,
                 class,
             };
-            if planner.table().line(spec.id).is_none()
-                && let Err(e) = planner.add_line(now, spec)
-            {
-                tracing::warn!(line = %line.name, error = %e, "line not registered with the planner");
+            match planner.add_line(now, spec) {
+                Ok(()) => {
+                    self.line_ids.insert(line.name.clone(), id);
+                    self.line_names.insert(id, line.name.clone());
+                }
+                Err(e) => {
+                    tracing::warn!(line = %line.name, error = %e, "line not registered with the planner");
+                }
             }
         }
         for peer in &config.lac.peers {
+            if self.peer_ids.contains_key(&peer.name) {
+                continue;
+            }
+            let id = PeerId(self.peer_ids.len() as u32);
             let lines: Vec<PlanLine> = if peer.lines.is_empty() {
-                config.lac.lines.iter().map(|l| PlanLine(l.id.0)).collect()
+                self.line_ids.values().copied().collect()
             } else {
-                peer.lines.iter().map(|l| PlanLine(l.0)).collect()
+                peer.lines
+                    .iter()
+                    .filter_map(|l| config.lac.lines.get(l.index()))
+                    .filter_map(|l| self.line_ids.get(&l.name).copied())
+                    .collect()
             };
             let spec = PeerSpec {
-                id: PeerId(peer.id.0),
+                id,
                 name: peer.name.to_string(),
-                lines: lines
-                    .into_iter()
-                    .filter(|l| planner.table().line(*l).is_some())
-                    .collect(),
+                lines,
                 tunnel_capacity_bps: peer.tunnel_capacity.saturating_mul(fill) / 100,
                 max_sessions_per_tunnel: u32::from(peer.max_sessions_per_tunnel),
                 max_tunnels: peer.max_tunnels,
             };
-            if planner.table().peer(spec.id).is_none()
-                && let Err(e) = planner.add_peer(spec)
-            {
-                tracing::warn!(peer = %peer.name, error = %e, "peer not registered with the planner");
+            match planner.add_peer(spec) {
+                Ok(()) => {
+                    self.peer_ids.insert(peer.name.clone(), id);
+                    self.peer_names.insert(id, peer.name.clone());
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %peer.name, error = %e, "peer not registered with the planner");
+                }
             }
         }
+    }
+
+    /// The planner's line handle of a line name.
+    pub fn planner_line(&self, name: &str) -> Option<PlanLine> {
+        self.line_ids.get(name).copied()
     }
 
     fn account_id(&mut self, account: &Arc<str>) -> u64 {
@@ -473,8 +512,8 @@ impl Actor {
             if let Some(sub) = self.lac.subscribers.get_mut(&id)
                 && let Some(leg) = &sub.leg
             {
-                let peer = leg.peer;
-                self.hold_down(now, peer, "session setup timed out");
+                let peer = leg.peer.clone();
+                self.hold_down_by_name(now, &peer, "session setup timed out");
             }
             self.lac_failover(now, id);
             return;
@@ -534,18 +573,31 @@ impl Actor {
         }
     }
 
-    /// Skips `peer` for its hold-down.
-    fn hold_down(&mut self, now: Instant, peer: LacPeerId, why: &str) {
-        let Some(p) = self.config.lac.peers.get(peer.index()) else {
-            return;
-        };
-        let until = now + p.hold_down;
-        let previous = self.lac.hold_until.insert(peer, until);
+    /// Skips peer `name` for `hold`.
+    fn hold_down(
+        &mut self,
+        now: Instant,
+        name: &Arc<str>,
+        remote: SocketAddr,
+        hold: Duration,
+        why: &str,
+    ) {
+        let until = now + hold;
+        let previous = self.lac.hold_until.insert(name.clone(), until);
         if previous.is_none_or(|t| t <= now) {
             tracing::warn!(
-                role = "lac", peer = %p.name, address = %p.address, hold_down = ?p.hold_down,
+                role = "lac", peer = %name, address = %remote, hold_down = ?hold,
                 reason = why, "peer refused or unreachable; holding it down"
             );
+        }
+    }
+
+    /// Holds a peer down by name with its configured hold-down (a peer gone from the
+    /// configuration is not held).
+    fn hold_down_by_name(&mut self, now: Instant, name: &Arc<str>, why: &str) {
+        if let Some(p) = self.config.lac.peer_by_name(name) {
+            let (remote, hold) = (p.address, p.hold_down);
+            self.hold_down(now, name, remote, hold, why);
         }
     }
 
@@ -555,19 +607,19 @@ impl Actor {
         &self,
         now: Instant,
         realm: Option<&str>,
-        tried: &[LacPeerId],
-    ) -> Option<LacPeerId> {
-        let candidates: Vec<_> = self
+        tried: &[Arc<str>],
+    ) -> Option<LacPeer> {
+        let candidates: Vec<&LacPeer> = self
             .config
             .lac
             .peers_for_realm(realm)
             .into_iter()
-            .filter(|p| !tried.contains(&p.id))
+            .filter(|p| !tried.contains(&p.name))
             .collect();
-        let healthy: Vec<_> = candidates
+        let healthy: Vec<&LacPeer> = candidates
             .iter()
             .copied()
-            .filter(|p| self.lac.hold_until.get(&p.id).is_none_or(|t| *t <= now))
+            .filter(|p| self.lac.hold_until.get(&p.name).is_none_or(|t| *t <= now))
             .collect();
         // When every candidate is held down, try them anyway: refusing every login for the
         // hold-down would be worse than one more attempt.
@@ -577,17 +629,17 @@ impl Actor {
             healthy
         };
         let best = pool.first()?.preference;
-        let group: Vec<_> = pool.into_iter().filter(|p| p.preference == best).collect();
+        let group: Vec<&LacPeer> = pool.into_iter().filter(|p| p.preference == best).collect();
         let total: u64 = group.iter().map(|p| u64::from(p.weight.max(1))).sum();
         let mut pick = rand::rng().random_range(0..total);
         for p in &group {
             let w = u64::from(p.weight.max(1));
             if pick < w {
-                return Some(p.id);
+                return Some((*p).clone());
             }
             pick -= w;
         }
-        group.last().map(|p| p.id)
+        group.last().map(|p| (*p).clone())
     }
 
     /// Places an authenticated subscriber: peer, planner, tunnel, session. Tries the next peer
@@ -610,10 +662,17 @@ impl Actor {
                 return;
             };
             let account = self.lac.account_id(&profile.account);
+            let Some(&planner_peer) = self.lac.peer_ids.get(&peer.name) else {
+                // Added by a reload without lines the planner knows: skip it.
+                if let Some(sub) = self.lac.subscribers.get_mut(&id) {
+                    sub.tried.push(peer.name.clone());
+                }
+                continue;
+            };
             let spec = SessionSpec {
                 id: SessionId(id),
                 subscriber: profile.name.clone(),
-                peer: PeerId(peer.0),
+                peer: planner_peer,
                 account: AccountId(account),
                 customer: profile.customer,
                 supplementary: profile.supplementary,
@@ -624,7 +683,7 @@ impl Actor {
                 Err(_) => {
                     // The planner logged why.
                     if let Some(sub) = self.lac.subscribers.get_mut(&id) {
-                        sub.tried.push(peer);
+                        sub.tried.push(peer.name.clone());
                     }
                     continue;
                 }
@@ -655,7 +714,7 @@ impl Actor {
             let tunnel = match placement {
                 Placement::Existing { tunnel } => self.lac.l2tp_tunnel(tunnel),
                 Placement::NewTunnel { tunnel, line, .. } => {
-                    self.open_lac_tunnel(now, tunnel, peer, LineId(line.0))
+                    self.open_lac_tunnel(now, tunnel, &peer, line)
                 }
             };
             let opened = tunnel.and_then(|t| {
@@ -673,7 +732,7 @@ impl Actor {
             let Some((tunnel, session)) = opened else {
                 if let Some(sub) = self.lac.subscribers.get_mut(&id) {
                     sub.placed = false;
-                    sub.tried.push(peer);
+                    sub.tried.push(peer.name.clone());
                 }
                 let decisions = self
                     .planner
@@ -688,7 +747,7 @@ impl Actor {
                 sub.leg = Some(LnsLeg {
                     tunnel,
                     session,
-                    peer,
+                    peer: peer.name.clone(),
                     path: None,
                     alive: true,
                 });
@@ -697,7 +756,7 @@ impl Actor {
             }
             tracing::debug!(
                 role = "lac", subscriber = %profile.name, tunnel_id = tunnel, session_id = session,
-                peer = %self.config.lac.peer(peer).name, "placed; ICRQ sent or queued"
+                peer = %peer.name, "placed; ICRQ sent or queued"
             );
             self.sub_step(now, id);
             return;
@@ -710,39 +769,36 @@ impl Actor {
         &mut self,
         now: Instant,
         planner_tunnel: PlanTunnel,
-        peer: LacPeerId,
-        line: LineId,
+        peer: &LacPeer,
+        line: PlanLine,
     ) -> Option<u16> {
-        let p = self.config.lac.peers.get(peer.index())?.clone();
-        let local = self.lac.line_local.get(&line).copied();
-        let mut cfg = base_tunnel_config(&self.config, u32::from(p.max_sessions_per_tunnel));
-        cfg.secret = p.secret.as_ref().map(|s| s.as_bytes().to_vec());
+        let line_name = self.lac.line_names.get(&line).cloned();
+        let local = line_name
+            .as_ref()
+            .and_then(|n| self.lac.line_local.get(n).copied());
+        let mut cfg = base_tunnel_config(&self.config, u32::from(peer.max_sessions_per_tunnel));
+        cfg.secret = peer.secret.as_ref().map(|s| s.as_bytes().to_vec());
         let opened = match (local, self.lac_ep.as_mut()) {
             (Some(local), Some(ep)) => ep
                 .endpoint
-                .open_tunnel(now, local, p.address, Arc::new(cfg))
+                .open_tunnel(now, local, peer.address, Arc::new(cfg))
                 .map_err(|e| e.to_string()),
             _ => Err("no socket for the line".to_owned()),
         };
-        match opened {
-            Ok(id) => {
-                let line_name = self
-                    .config
-                    .lac
-                    .lines
-                    .get(line.index())
-                    .map(|l| l.name.clone())
-                    .unwrap_or_else(|| "?".into());
+        match (opened, line_name) {
+            (Ok(id), Some(line_name)) => {
                 tracing::info!(
-                    role = "lac", tunnel_id = id, peer = %p.name, remote = %p.address,
+                    role = "lac", tunnel_id = id, peer = %peer.name, remote = %peer.address,
                     line = %line_name, "opening tunnel"
                 );
                 self.lac.tunnels.insert(
                     id,
                     LacTunnel {
                         planner: planner_tunnel,
-                        peer,
-                        line,
+                        peer: peer.name.clone(),
+                        remote: peer.address,
+                        line: line_name,
+                        hold_down: peer.hold_down,
                         established_at: None,
                         closing: false,
                         failure: None,
@@ -755,8 +811,8 @@ impl Actor {
                 );
                 Some(id)
             }
-            Err(e) => {
-                tracing::warn!(role = "lac", peer = %p.name, error = %e, "cannot open a tunnel");
+            (Ok(_), None) | (Err(_), _) => {
+                tracing::warn!(role = "lac", peer = %peer.name, "cannot open a tunnel: no socket for the line");
                 if let Ok(loss) = self.planner.tunnel_down(now, planner_tunnel) {
                     self.apply_decisions(now, loss.decisions);
                 }
@@ -826,7 +882,7 @@ impl Actor {
         sub.failover = false;
         sub.setup_deadline = None;
         if let Some(leg) = sub.leg.take() {
-            sub.tried.push(leg.peer);
+            sub.tried.push(leg.peer.clone());
             if leg.alive {
                 self.lac
                     .by_leg
@@ -934,19 +990,17 @@ impl Actor {
                     return;
                 };
                 t.established_at = Some(self.clock.wall_ms(now));
-                let (planner_tunnel, peer_id, line) = (t.planner, t.peer, t.line);
+                let (planner_tunnel, peer_name, line) = (t.planner, t.peer.clone(), t.line.clone());
                 self.timers.clear(TimerKey::LacTunnelSetup(tunnel));
-                self.lac.hold_until.remove(&peer_id);
+                self.lac.hold_until.remove(&peer_name);
                 let capable = super::switchover::live_moves(peer.capabilities);
                 if let Err(e) = self.planner.tunnel_up(now, planner_tunnel, capable) {
                     tracing::warn!(role = "lac", tunnel_id = tunnel, error = %e, "planner refused tunnel up");
                 }
-                let p = self.config.lac.peer(peer_id);
                 tracing::info!(
                     role = "lac", tunnel_id = tunnel, peer_tunnel_id = peer.peer_tunnel_id,
-                    peer = %p.name, remote = %peer.remote, local = %peer.local,
-                    line = %self.config.lac.line(line).name,
-                    capabilities = peer.capabilities.0, "tunnel up"
+                    peer = %peer_name, remote = %peer.remote, local = %peer.local,
+                    line = %line, capabilities = peer.capabilities.0, "tunnel up"
                 );
             }
             Event::TunnelDown { tunnel, cause } => self.lac_tunnel_down(now, tunnel, &cause),
@@ -998,14 +1052,13 @@ impl Actor {
         } else if let Ok(loss) = self.planner.tunnel_down(now, t.planner) {
             self.apply_decisions(now, loss.decisions);
         }
-        let p = self.config.lac.peer(t.peer);
         tracing::info!(
-            role = "lac", tunnel_id = tunnel, peer = %p.name, remote = %p.address,
-            line = %self.config.lac.line(t.line).name, cause = %text,
+            role = "lac", tunnel_id = tunnel, peer = %t.peer, remote = %t.remote,
+            line = %t.line, cause = %text,
             "{}", if t.established_at.is_some() { "tunnel down" } else { "tunnel setup failed" }
         );
         if failed {
-            self.hold_down(now, t.peer, &text);
+            self.hold_down(now, &t.peer, t.remote, t.hold_down, &text);
         }
         let affected: Vec<u64> = self
             .lac
@@ -1081,7 +1134,10 @@ impl Actor {
         sub.phase = Phase::Relaying;
         sub.setup_deadline = None;
         sub.up_at = Some(wall);
-        let peer = sub.leg.as_ref().map(|l| l.peer);
+        let peer_name = sub
+            .leg
+            .as_ref()
+            .map_or_else(|| Arc::<str>::from("?"), |l| l.peer.clone());
         if let Some(leg) = sub.leg.as_mut() {
             leg.path = Some(path.clone());
         }
@@ -1093,10 +1149,6 @@ impl Actor {
                 ..
             } => (*tunnel, *session, peer_name.clone()),
         };
-        let peer_name = peer
-            .and_then(|p| self.config.lac.peers.get(p.index()))
-            .map(|p| p.name.clone())
-            .unwrap_or_else(|| "?".into());
         tracing::info!(
             role = "lac",
             subscriber = sub.profile.as_ref().map_or("", |p| &p.name),
@@ -1147,8 +1199,8 @@ impl Actor {
             } else {
                 text
             };
-            if let Some(peer) = sub.leg.as_ref().map(|l| l.peer) {
-                self.hold_down(now, peer, &why);
+            if let Some(peer) = sub.leg.as_ref().map(|l| l.peer.clone()) {
+                self.hold_down_by_name(now, &peer, &why);
             }
             self.lac_failover(now, id);
             return;
@@ -1195,15 +1247,29 @@ impl Actor {
                     }
                 },
                 Decision::OpenTunnel { tunnel, peer, line } => {
-                    let _ = self.open_lac_tunnel(now, tunnel, LacPeerId(peer.0), LineId(line.0));
+                    let p = self
+                        .lac
+                        .peer_names
+                        .get(&peer)
+                        .and_then(|n| self.config.lac.peer_by_name(n))
+                        .cloned();
+                    match p {
+                        Some(p) => {
+                            let _ = self.open_lac_tunnel(now, tunnel, &p, line);
+                        }
+                        None => {
+                            if let Ok(loss) = self.planner.tunnel_down(now, tunnel) {
+                                self.apply_decisions(now, loss.decisions);
+                            }
+                        }
+                    }
                 }
                 Decision::ReleaseLine { line } => {
                     let name = self
-                        .config
                         .lac
-                        .lines
-                        .get(line.0 as usize)
-                        .map(|l| l.name.clone())
+                        .line_names
+                        .get(&line)
+                        .cloned()
                         .unwrap_or_else(|| "?".into());
                     tracing::info!(role = "lac", line = %name, "line carries no tunnel; released");
                 }
