@@ -21,19 +21,18 @@ fn subscribers() -> &'static str {
 #[test]
 fn secrets_static_addresses_and_an_exhausted_pool() {
     let ns = netns("pools");
-    let lns = Daemon::start(
-        "lns",
-        Some(ns.name()),
-        &format!(
+    let lns_config = |extra: &str| {
+        format!(
             "{}\n[l2tp]\nhide_avps = true\n\
              [lns]\nlisten = [\"127.0.0.1:1701\"]\nlocal_address = \"100.64.0.1\"\n\
              [lns.tun]\nname = \"l2tpp0\"\n\
              [[lns.peers]]\nname = \"lac\"\naddress = \"127.0.0.1\"\nsecret = \"right\"\n\
-             [[lns.pools]]\nname = \"tiny\"\nranges = [\"100.64.9.9\"]\ndefault = true\n{}",
+             [[lns.pools]]\nname = \"tiny\"\nranges = [\"100.64.9.9\"]\ndefault = true\n{extra}{}",
             daemon_section(std::path::Path::new("{dir}")),
             subscribers()
-        ),
-    );
+        )
+    };
+    let lns = Daemon::start("lns", Some(ns.name()), &lns_config(""));
     let lac = Daemon::start(
         "lac",
         Some(ns.name()),
@@ -105,6 +104,20 @@ fn secrets_static_addresses_and_an_exhausted_pool() {
         assert_eq!(c, Ipv4Addr::new(192, 0, 2, 77));
         let rows = lns.rows(&["sessions"]);
         assert_eq!(rows.len(), 2, "{rows:?}");
+
+        // A pool added by a reload gets its route; live sessions stay.
+        lns.write_config(&lns_config(
+            "[[lns.pools]]\nname = \"extra\"\nranges = [\"100.64.10.0/30\"]\n",
+        ));
+        let out = lns.ctl(&["reload"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let routes = ns.ip(&["-4", "route", "show", "dev", "l2tpp0"]).unwrap();
+        assert!(routes.contains("100.64.10.0/30"), "{routes}");
+        assert_eq!(lns.rows(&["sessions"]).len(), 2);
     })
     .unwrap();
 }

@@ -96,6 +96,25 @@ pub(super) fn proxy_from_avps(avps: &Avps) -> Option<ProxyInfo> {
     })
 }
 
+/// The routes the LNS installs through its TUN device: every pool's assignable addresses (as
+/// CIDR blocks) and every subscriber's static address.
+pub fn lns_routes(config: &Config) -> Vec<ipnet::Ipv4Net> {
+    let mut routes = Vec::new();
+    for pool in &config.lns.pools {
+        routes.extend(pool.routes());
+    }
+    for s in config.subscribers.explicit() {
+        if let crate::config::AddressAssignment::Static(a) = s.settings.address
+            && let Ok(net) = ipnet::Ipv4Net::new(a, 32)
+        {
+            routes.push(net);
+        }
+    }
+    routes.sort();
+    routes.dedup();
+    routes
+}
+
 /// One line about a tunnel's end, for the lifecycle log.
 pub(super) fn describe_tunnel_down(cause: &TunnelDownCause) -> String {
     match cause {

@@ -210,6 +210,19 @@ impl CtlHandler for ActorHandle {
     }
 }
 
+/// The routes through the LNS's TUN device, as the actor changes them on reload (pools and
+/// static addresses added or removed). Implemented by the runtime's TUN device.
+pub trait RouteTable: Send + Sync + 'static {
+    /// Routes this process installed.
+    fn installed(&self) -> Vec<ipnet::Ipv4Net>;
+    /// Installs a route through the device.
+    fn add(&self, net: ipnet::Ipv4Net) -> Result<(), String>;
+    /// Removes a route this process installed.
+    fn remove(&self, net: ipnet::Ipv4Net) -> Result<(), String>;
+}
+
+pub use lns::lns_routes;
+
 /// Everything the actor is built from; the runtime binds the sockets and hands them over.
 pub struct ActorParts {
     /// The configuration in force.
@@ -230,6 +243,8 @@ pub struct ActorParts {
     pub degraded: Vec<String>,
     /// The daemon's clock (wall time for `ctl`).
     pub clock: Clock,
+    /// The TUN device's routes, when the LNS manages them (`lns.tun.manage_routes`).
+    pub routes: Option<Arc<dyn RouteTable>>,
 }
 
 /// Keys of the actor's own timers.
@@ -274,6 +289,7 @@ pub struct Actor {
     dialin_ep: Option<RoleEndpoint>,
     lns_policy: Arc<Mutex<AccessPolicy>>,
     dialin_policy: Arc<Mutex<AccessPolicy>>,
+    routes: Option<Arc<dyn RouteTable>>,
 
     lns: lns::LnsState,
     lac: lac::LacState,
@@ -457,6 +473,7 @@ impl Actor {
             dialin_ep,
             lns_policy,
             dialin_policy,
+            routes: parts.routes,
             planner,
             timers: Timers::default(),
             shutdown_deadline: None,

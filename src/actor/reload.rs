@@ -103,5 +103,30 @@ impl Actor {
         }
         self.config = new.clone();
         self.lac.register(new, &mut self.planner, now);
+        self.apply_routes();
+    }
+
+    /// Brings the TUN routes in line with the pools and static addresses in force.
+    fn apply_routes(&self) {
+        let Some(routes) = &self.routes else {
+            return;
+        };
+        if !self.config.lns.tun.manage_routes {
+            return;
+        }
+        let want = super::lns_routes(&self.config);
+        let have = routes.installed();
+        for net in have.iter().filter(|n| !want.contains(n)) {
+            match routes.remove(*net) {
+                Ok(()) => tracing::info!(route = %net, "route removed"),
+                Err(e) => tracing::warn!(route = %net, error = %e, "cannot remove route"),
+            }
+        }
+        for net in want.iter().filter(|n| !have.contains(n)) {
+            match routes.add(*net) {
+                Ok(()) => tracing::info!(route = %net, "route added"),
+                Err(e) => tracing::warn!(route = %net, error = %e, "cannot add route"),
+            }
+        }
     }
 }

@@ -27,7 +27,7 @@ use super::tun_task::run_tun_task;
 use super::udp::{UdpConfig, UdpEndpoint};
 use super::udp_task::UdpTask;
 use crate::actor::{Actor, ActorHandle, ActorParts, Command, ExitReport, Role};
-use crate::config::{AddressAssignment, Config};
+use crate::config::Config;
 use crate::dataplane::counters::CoarseClock;
 use crate::dataplane::sessions::{DatagramSink, Dataplane};
 
@@ -66,19 +66,11 @@ fn create_tun(config: &Config) -> Result<TunDevice, String> {
         ));
     }
     let lns = &config.lns;
-    let mut routes = Vec::new();
-    if lns.tun.manage_routes {
-        for pool in &lns.pools {
-            routes.extend(pool.routes());
-        }
-        for s in config.subscribers.explicit() {
-            if let AddressAssignment::Static(a) = s.settings.address
-                && let Ok(net) = ipnet::Ipv4Net::new(a, 32)
-            {
-                routes.push(net);
-            }
-        }
-    }
+    let routes = if lns.tun.manage_routes {
+        crate::actor::lns_routes(config)
+    } else {
+        Vec::new()
+    };
     let tun = TunConfig {
         name: lns.tun.name.clone(),
         mtu: Some(u32::from(lns.tun.mtu)),
@@ -206,6 +198,10 @@ pub async fn run_daemon(
         rate_log: rate_log.clone(),
         degraded,
         clock,
+        routes: tun
+            .as_ref()
+            .filter(|_| config.lns.tun.manage_routes)
+            .map(|t| t.clone() as Arc<dyn crate::actor::RouteTable>),
     });
 
     let spawn_udp = |socket: &Arc<UdpEndpoint>, role: Role| {

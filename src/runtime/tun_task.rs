@@ -11,6 +11,20 @@ use super::shutdown::ShutdownListener;
 use super::tun::TunDevice;
 use crate::dataplane::sessions::{Dataplane, DropKind, HEADROOM, Ingress, MAX_DATAGRAM};
 
+impl crate::actor::RouteTable for TunDevice {
+    fn installed(&self) -> Vec<ipnet::Ipv4Net> {
+        self.routes()
+    }
+
+    fn add(&self, net: ipnet::Ipv4Net) -> Result<(), String> {
+        self.add_route(net).map_err(|e| e.to_string())
+    }
+
+    fn remove(&self, net: ipnet::Ipv4Net) -> Result<(), String> {
+        self.remove_route(net).map_err(|e| e.to_string())
+    }
+}
+
 /// Packets handled per wake-up before yielding to the reactor.
 const BURST: usize = 64;
 
