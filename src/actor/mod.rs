@@ -30,14 +30,21 @@
 //! planner and the actor's timer table.
 //!
 //! # Hooks for later tasks
-//! - Live switchover: `switchover.rs` (planner `Decision::Move` lands there).
-//! - Disconnect engine: a field next to `planner`, fed from `SubscriberSession::counters` (every
-//!   session's [`crate::dataplane::counters::SessionCounters`] is already shared with the data
-//!   plane) and called from `Actor::on_timeout`; its decisions end sessions through
-//!   `Actor::lac_end` / `Actor::lns_close`.
-//! - Ledger: one field; `lac_end`, `lns_cleanup` and the session-up paths are where usage
-//!   records start and stop.
-//! - PPPoE front-end: a new `Access` variant in `lac.rs` next to `Access::Dialin`.
+//! - Live switchover: `switchover.rs`. The planner's `Decision::Move` lands in
+//!   `switchover::start_move`; an ICRQ carrying a Switchover AVP lands in
+//!   `switchover::refuse_incoming`; `switchover::LIVE_MOVES_WIRED` switches on the capability
+//!   we advertise and report to the planner.
+//! - Disconnect engine: one field next to `planner`, its deadline added to `Actor::poll_timeout`
+//!   and its timeout called from `Actor::on_timeout`. Every session's
+//!   [`crate::dataplane::counters::SessionCounters`] already exists and is shared with the data
+//!   plane (`lac::Subscriber::counters`, `lns::LnsSession::counters`); a session is cut with
+//!   `Actor::lac_end` (LAC) or `Actor::lns_close` (LNS) and a `DisconnectCauseCode::
+//!   AutomaticDisconnect` vendor cause.
+//! - Ledger: one field; usage starts where "session up" is logged (`Actor::lac_session_up`,
+//!   the LNS `NetworkUp` handler) and stops in `Actor::lac_end` / `Actor::lns_cleanup`.
+//! - PPPoE front-end: a variant of `lac::Access` next to `Access::Dialin` (frames toward the
+//!   subscriber through a [`crate::dataplane::sessions::FrameSink`], `Action::Deliver` in the
+//!   data plane), and a dispatch like `dialin.rs`.
 
 mod ctl;
 mod dialin;
