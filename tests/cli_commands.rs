@@ -1,6 +1,6 @@
 //! The `l2tpagg` binary as an operator runs it: help for every subcommand, usage errors, `ctl`
-//! against a control socket served by this test process, and the subcommands that are not wired yet
-//! refusing loudly.
+//! against a control socket served by this test process, `billing` finding (or not) its ledger, and
+//! the subcommands that are not wired yet refusing loudly.
 
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -132,14 +132,6 @@ fn unwired_subcommands_refuse_with_status_2() {
     for (args, name) in [
         (&["run"][..], "l2tpagg run"),
         (&["loadgen", "--subscribers", "10"], "l2tpagg loadgen"),
-        (
-            &["billing", "invoice", "--period", "2026-11"],
-            "l2tpagg billing invoice",
-        ),
-        (
-            &["billing", "usage", "--subscriber", "alice"],
-            "l2tpagg billing usage",
-        ),
     ] {
         let out = l2tpagg(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -150,6 +142,53 @@ fn unwired_subcommands_refuse_with_status_2() {
         );
         assert!(out.stdout.is_empty());
     }
+}
+
+/// `billing` is wired: without a ledger it fails for that reason (tests/billing_cli.rs covers
+/// invoices and usage reports from a real ledger).
+#[test]
+fn billing_reads_the_ledger_of_the_configured_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("l2tpagg.toml");
+    std::fs::write(&config, "[daemon]\nstate_dir = \"state\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    for (args, name) in [
+        (
+            &[
+                "billing", "invoice", "--period", "2026-11", "--config", config,
+            ][..],
+            "l2tpagg billing invoice",
+        ),
+        (
+            &[
+                "billing",
+                "usage",
+                "--subscriber",
+                "alice",
+                "--config",
+                config,
+            ],
+            "l2tpagg billing usage",
+        ),
+    ] {
+        let out = l2tpagg(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(name)
+                && err.contains("no ledger directory found")
+                && err.contains(&dir.path().join("state/ledger").display().to_string())
+                && !err.contains("not wired yet"),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    std::fs::create_dir_all(dir.path().join("state/ledger")).unwrap();
+    let out = l2tpagg(&[
+        "billing", "invoice", "--period", "2026-11", "--config", config,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("Invoice for 2026-11"));
 }
 
 #[test]

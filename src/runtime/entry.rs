@@ -4,17 +4,16 @@
 //! Owns: the argument structs of `run`, `check`, `loadgen` and `billing`, and their entry points.
 //! Must not touch: parsing of the top-level CLI (main.rs) or the `ctl` subcommand (`crate::ctl::run`).
 //!
-//! `run`, `loadgen` and `billing` are not wired to the daemon yet: the state actor, the
-//! config loader, the load generator and the ledger land in other branches, and the integrator
-//! fills these bodies. Until then each prints "not wired yet" to stderr and returns
-//! [`EXIT_NOT_WIRED`] rather than pretending to succeed.
+//! `run` and `loadgen` are not wired to the daemon yet: the state actor and the load generator
+//! land in other branches, and the integrator fills these bodies. Until then each prints "not
+//! wired yet" to stderr and returns [`EXIT_NOT_WIRED`] rather than pretending to succeed.
 
-use std::fmt;
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
 
 use super::logging::LogFormat;
+use crate::engine::invoice::BillingPeriod;
 
 /// Exit status of a subcommand that is not wired to its implementation yet (same as a usage
 /// error: the command cannot be carried out as asked).
@@ -98,43 +97,13 @@ pub struct LoadgenArgs {
     pub json: bool,
 }
 
-/// A billing period: one calendar month, `YYYY-MM`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BillingPeriod {
-    /// Year, 1970 to 9999.
-    pub year: u16,
-    /// Month, 1 to 12.
-    pub month: u8,
-}
-
-impl FromStr for BillingPeriod {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("{s:?} is not a month as YYYY-MM");
-        let (y, m) = s.split_once('-').ok_or_else(bad)?;
-        if y.len() != 4 || m.len() != 2 {
-            return Err(bad());
-        }
-        let year: u16 = y.parse().map_err(|_| bad())?;
-        let month: u8 = m.parse().map_err(|_| bad())?;
-        if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
-            return Err(bad());
-        }
-        Ok(Self { year, month })
-    }
-}
-
-impl fmt::Display for BillingPeriod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, self.month)
-    }
-}
-
-/// `l2tpagg billing <invoice|usage>`.
+/// `l2tpagg billing <invoice|usage>`: reads the ledger of the daemon that runs with the same
+/// configuration (found in the state directory the daemon would use), never writes to it, and may
+/// run beside the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct BillingArgs {
-    /// Configuration file naming the state directory and tariffs (default: the embedded default).
+    /// Configuration file naming the state directory, tariffs, plans and subscribers' contracts
+    /// (default: the embedded default, as `l2tpagg run` without --config).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// What to compute.
@@ -147,7 +116,7 @@ pub struct BillingArgs {
 pub enum BillingCommand {
     /// Invoices per paying account for one month, from the ledger and the tariffs alone.
     Invoice {
-        /// The month, YYYY-MM.
+        /// The month, YYYY-MM; it starts at midnight at billing.period_offset.
         #[arg(long, value_name = "YYYY-MM")]
         period: BillingPeriod,
         /// Print JSON.
@@ -163,8 +132,11 @@ pub enum BillingCommand {
         #[arg(long, value_name = "USER")]
         subscriber: String,
         /// Print JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// Print the records as CSV.
+        #[arg(long)]
+        csv: bool,
     },
 }
 
@@ -208,40 +180,166 @@ pub fn loadgen(args: LoadgenArgs) -> i32 {
     not_wired("loadgen")
 }
 
-/// `l2tpagg billing`. Returns the process exit code.
+/// `l2tpagg billing`. Returns the process exit code: 0 when the report was printed (ledger damage
+/// is reported on stderr and in the report, and does not stop it), 1 when it could not be made
+/// (bad configuration, no ledger, an unreadable ledger, a tariff that cannot be used).
 pub fn billing(args: BillingArgs) -> i32 {
-    let what = match args.command {
+    use crate::config::billing_map;
+    use crate::ledger::billing::{
+        OutputFormat, find_ledger_dir, invoice_for_period_with, render_invoice, render_usage,
+        usage_for_subscriber,
+    };
+
+    /// The effective user ID, which picks the `"auto"` state directories, read without `unsafe`
+    /// from /proc (field 2 of `Uid:` in proc(5)'s status file).
+    fn effective_uid() -> u32 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+                line.split_whitespace().nth(2)?.parse().ok()
+            })
+            .unwrap_or_else(|| {
+                use std::os::unix::fs::MetadataExt as _;
+                std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid())
+            })
+    }
+
+    fn format(json: bool, csv: bool) -> OutputFormat {
+        match (json, csv) {
+            (true, _) => OutputFormat::Json,
+            (_, true) => OutputFormat::Csv,
+            _ => OutputFormat::Text,
+        }
+    }
+
+    fn print_stdout(what: &str, text: &str) -> i32 {
+        let mut out = std::io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => 0,
+            // A reader that stopped early (`| head`) got what it wanted.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+            Err(e) => {
+                eprintln!("l2tpagg {what}: cannot write the report: {e}");
+                1
+            }
+        }
+    }
+
+    fn warn_ledger_notes(dir: &Path, notes: &crate::engine::invoice::LedgerNotes) {
+        for d in &notes.damage {
+            eprintln!("warning: ledger damage: {d}");
+        }
+        if notes.undecodable_records > 0 {
+            eprintln!(
+                "warning: {} intact records in {} could not be decoded by this build (written by \
+                 a newer l2tpagg?) and are not counted",
+                notes.undecodable_records,
+                dir.display()
+            );
+        }
+        if notes.aggregate.orphan_records > 0 {
+            eprintln!(
+                "warning: {} records in {} belong to sessions whose start is not in the ledger; \
+                 their usage cannot be attributed",
+                notes.aggregate.orphan_records,
+                dir.display()
+            );
+        }
+    }
+
+    let what = match &args.command {
         BillingCommand::Invoice { .. } => "billing invoice",
         BillingCommand::Usage { .. } => "billing usage",
     };
-    not_wired(what)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn billing_period_parsing() {
-        assert_eq!(
-            "2026-11".parse::<BillingPeriod>().unwrap(),
-            BillingPeriod {
-                year: 2026,
-                month: 11
+    let config = match &args.config {
+        Some(path) => match crate::config::load_file(path) {
+            Ok(config) => config,
+            Err(errors) => {
+                for warning in &errors.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                eprintln!("{errors}");
+                return 1;
             }
-        );
-        assert_eq!(
-            BillingPeriod {
-                year: 2026,
-                month: 1
+        },
+        None => crate::config::embedded_default(),
+    };
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let env = |key: &str| std::env::var_os(key);
+    let candidates = billing_map::ledger_dir_candidates(&config, &env, effective_uid());
+    let dir = match find_ledger_dir(&candidates) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("l2tpagg {what}: {e}");
+            return 1;
+        }
+    };
+
+    match args.command {
+        BillingCommand::Invoice { period, json, csv } => {
+            let period = match period.at_offset(config.billing.period_offset_seconds) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!(
+                        "l2tpagg {what}: {e} at billing.period_offset ({} s east of UTC)",
+                        config.billing.period_offset_seconds
+                    );
+                    return 1;
+                }
+            };
+            let tariffs = billing_map::tariffs(&config.billing, &config.lac);
+            let contracts =
+                |seen: &[&str]| billing_map::contracts_for(&config, seen.iter().copied());
+            let mut invoice = match invoice_for_period_with(&dir, &tariffs, contracts, &period) {
+                Ok(invoice) => invoice,
+                Err(e) => {
+                    eprintln!("l2tpagg {what}: {}: {e}", dir.display());
+                    return 1;
+                }
+            };
+            billing_map::name_accounts(&mut invoice, &config.billing);
+            warn_ledger_notes(&dir, &invoice.ledger);
+            for r in billing_map::ranges_missing_fixed_fees(&config) {
+                eprintln!(
+                    "note: subscribers {} .. {} ([[subscriber_range]]) are invoiced only when they \
+                     have usage in {}; members without usage owe fixed fees not shown here (list \
+                     paying subscribers as [[subscriber]] entries to invoice them regardless)",
+                    r.name(r.first),
+                    r.name(r.last()),
+                    period.label
+                );
             }
-            .to_string(),
-            "2026-01"
-        );
-        for bad in [
-            "2026-13", "2026-00", "2026-1", "26-11", "2026/11", "", "1969-12",
-        ] {
-            assert!(bad.parse::<BillingPeriod>().is_err(), "{bad:?} accepted");
+            print_stdout(what, &render_invoice(&invoice, format(json, csv)))
+        }
+        BillingCommand::Usage {
+            subscriber,
+            json,
+            csv,
+        } => {
+            let report = match usage_for_subscriber(&dir, &subscriber) {
+                Ok(report) => report,
+                Err(e) => {
+                    eprintln!("l2tpagg {what}: {}: {e}", dir.display());
+                    return 1;
+                }
+            };
+            warn_ledger_notes(&dir, &report.ledger);
+            if !config.subscribers.contains(&subscriber) {
+                eprintln!(
+                    "note: {subscriber:?} is not a subscriber in {}",
+                    config.origin
+                );
+            }
+            if report.records.is_empty() {
+                eprintln!(
+                    "note: the ledger in {} has no records of {subscriber:?}",
+                    dir.display()
+                );
+            }
+            print_stdout(what, &render_usage(&report, format(json, csv)))
         }
     }
 }
