@@ -18,6 +18,8 @@
 //! [`crate::wire::data::write_header`], and come in through [`crate::wire::data::classify`]
 //! without touching the endpoint. RFC 2661 §5.4: the LNS decides sequencing; we send sequence
 //! numbers exactly while its data messages carry them (or when Sequencing Required was set).
+//! A session's PPP frames wait until its ICCN has left: the endpoint reports the session up when
+//! it queues the ICCN, and the control window may hold that back while PPP is already talking.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -35,7 +37,8 @@ use crate::l2tp::{
 use crate::ppp::LcpConfig;
 use crate::ppp::frame::{HDLC_ADDRESS, HDLC_CONTROL};
 use crate::wire::data::{self, DataHeaderOptions, Kind};
-use crate::wire::{CdnResult, StopCcnResult};
+use crate::wire::message::peek;
+use crate::wire::{CdnResult, ControlHeader, MessageType, StopCcnResult};
 
 /// How the L2TP core runs.
 #[derive(Debug, Clone)]
@@ -74,6 +77,8 @@ struct Leg {
     peer: Option<(u16, u16)>,
     sequencing: bool,
     next_ns: u16,
+    /// Data messages built before our ICCN left: held until it does (see [`L2tpCore::poll_transmit`]).
+    held: Option<Vec<Vec<u8>>>,
 }
 
 /// The carrier half of the core: everything but the population, so both can be borrowed at once.
@@ -86,6 +91,9 @@ struct Tunnels {
     by_tunnel: HashMap<TunnelId, usize>,
     legs: Vec<Option<Leg>>,
     by_session: HashMap<(TunnelId, u16), usize>,
+    /// Sessions whose ICCN has not been sent yet, by (peer tunnel ID, peer session ID): the IDs in
+    /// the ICCN's header.
+    awaiting_iccn: HashMap<(u16, u16), usize>,
     out: VecDeque<(SocketAddr, Vec<u8>)>,
     more_logins: bool,
 }
@@ -96,6 +104,11 @@ impl Tunnels {
     fn release(&mut self, now: Instant, sub: usize) -> Option<Leg> {
         let leg = self.legs.get_mut(sub)?.take()?;
         self.by_session.remove(&(leg.tunnel, leg.session));
+        if let Some(peer) = leg.peer
+            && self.awaiting_iccn.get(&peer) == Some(&sub)
+        {
+            self.awaiting_iccn.remove(&peer);
+        }
         let slot = &mut self.slots[leg.slot];
         slot.live = slot.live.saturating_sub(1);
         self.close_if_idle(now, leg.slot);
@@ -151,7 +164,10 @@ impl Carrier for Tunnels {
         datagram[hlen] = HDLC_ADDRESS;
         datagram[hlen + 1] = HDLC_CONTROL;
         datagram[hlen + 2..].copy_from_slice(frame);
-        self.out.push_back((remote, datagram));
+        match leg.held.as_mut() {
+            Some(held) => held.push(datagram),
+            None => self.out.push_back((remote, datagram)),
+        }
         true
     }
 
@@ -231,6 +247,7 @@ impl L2tpCore {
                 by_tunnel: HashMap::new(),
                 legs: Vec::new(),
                 by_session: HashMap::new(),
+                awaiting_iccn: HashMap::new(),
                 out: VecDeque::new(),
                 more_logins: true,
             },
@@ -297,6 +314,7 @@ impl L2tpCore {
                     peer: None,
                     sequencing: false,
                     next_ns: 0,
+                    held: None,
                 });
                 self.net.by_session.insert((tunnel, session), sub);
                 self.net.slots[slot].live += 1;
@@ -353,9 +371,35 @@ impl L2tpCore {
     /// The next datagram to send: (destination, bytes).
     pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
         if let Some(t) = self.net.endpoint.poll_transmit() {
+            if !self.net.awaiting_iccn.is_empty() {
+                self.release_after_iccn(&t.payload);
+            }
             return Some((t.remote, t.payload));
         }
         self.net.out.pop_front()
+    }
+
+    /// If `control` is an ICCN, the frames its session held may follow it.
+    fn release_after_iccn(&mut self, control: &[u8]) {
+        let Ok((header, body)) = ControlHeader::parse(control) else {
+            return;
+        };
+        if peek(body).kind != Some(MessageType::Iccn as u16) {
+            return;
+        }
+        let Some(sub) = self
+            .net
+            .awaiting_iccn
+            .remove(&(header.tunnel_id, header.session_id))
+        else {
+            return;
+        };
+        if let Some(Some(leg)) = self.net.legs.get_mut(sub)
+            && let Some(held) = leg.held.take()
+        {
+            let remote = self.net.slots[leg.slot].remote.unwrap_or(self.net.server);
+            self.net.out.extend(held.into_iter().map(|d| (remote, d)));
+        }
     }
 
     /// The next event.
@@ -468,8 +512,15 @@ impl L2tpCore {
                     return;
                 };
                 if let Some(Some(leg)) = self.net.legs.get_mut(sub) {
-                    leg.peer = Some((info.peer_tunnel_id, info.peer_session_id));
+                    let peer = (info.peer_tunnel_id, info.peer_session_id);
+                    leg.peer = Some(peer);
                     leg.sequencing = info.sequencing_required;
+                    // The endpoint reports the session up when it queues the ICCN, which the
+                    // control window (RFC 2661 §5.8, Appendix A slow start) may hold back. PPP
+                    // frames reaching the server before the ICCN would be dropped there and cost
+                    // a 3 s LCP retransmission, so they wait for it.
+                    leg.held = Some(Vec::new());
+                    self.net.awaiting_iccn.insert(peer, sub);
                     let slot = &mut self.net.slots[leg.slot];
                     if slot.remote.is_none() {
                         slot.remote = self.net.endpoint.tunnel(tunnel).map(|t| t.remote);

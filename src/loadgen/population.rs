@@ -430,8 +430,19 @@ impl Population {
         let Some(s) = self.subs.get_mut(sub) else {
             return;
         };
+        let mut cause = cause;
         if let Some(link) = s.link.as_mut() {
             link.lower_down(now);
+            // A peer usually clears the session right after refusing our credentials or sending
+            // Terminate-Request; the PPP reason, when there is one, says more than the CDN/PADT.
+            while let Some(ev) = link.poll_event() {
+                if let LinkEvent::LinkDown(down) = ev
+                    && !matches!(down, DownCause::LowerLayerDown | DownCause::LocalClose(_))
+                {
+                    let ppp = link_cause(&down);
+                    cause = Cause::new(ppp.kind, format!("{}; then {cause}", ppp.detail));
+                }
+            }
         }
         match s.phase {
             Phase::Done => return,
