@@ -258,6 +258,7 @@ impl Transport for PacketTransport {
             ..
         } = self;
         tokio::select! {
+            biased;
             r = discovery.recv(&mut discovery_buf[ETH_HEADER..]) => {
                 let meta = r?;
                 *pending = Self::rebuild(discovery_buf, &meta).map(|len| (true, len));
@@ -271,12 +272,13 @@ impl Transport for PacketTransport {
     }
 
     fn handle(&mut self, core: &mut PppoeCore, now: Instant) {
-        match self.pending.take() {
-            Some((true, len)) => core.handle_frame(now, &self.discovery_buf[..len]),
-            Some((false, len)) => core.handle_frame(now, &self.session_buf[..len]),
-            None => {}
+        // Discovery before session: an access concentrator sends its first LCP Configure-Request
+        // right after the PADS, on the other socket. Handled first, it would reach a client that
+        // is not established yet, be ignored, and cost a 3 s LCP retransmission.
+        let pending = self.pending.take();
+        if let Some((true, len)) = pending {
+            core.handle_frame(now, &self.discovery_buf[..len]);
         }
-        Self::drain_socket(&self.session, &mut self.session_buf, core, now, &self.log);
         Self::drain_socket(
             &self.discovery,
             &mut self.discovery_buf,
@@ -284,6 +286,10 @@ impl Transport for PacketTransport {
             now,
             &self.log,
         );
+        if let Some((false, len)) = pending {
+            core.handle_frame(now, &self.session_buf[..len]);
+        }
+        Self::drain_socket(&self.session, &mut self.session_buf, core, now, &self.log);
     }
 
     async fn flush(&mut self, core: &mut PppoeCore) -> io::Result<()> {
