@@ -725,3 +725,111 @@ fn measure_setup_rate() {
     );
     assert_eq!(report.up, n, "{report}");
 }
+
+fn loadgen_cli(args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_l2tpagg"));
+    cmd.arg("loadgen").args(args);
+    cmd
+}
+
+#[test]
+fn cli_prints_json_and_exits_0_when_everyone_came_up() {
+    let lns = Responder::start();
+    let server = lns.addr.to_string();
+    let out = loadgen_cli(&[
+        "--l2tp",
+        &server,
+        "--bind",
+        "127.0.0.1:0",
+        "--subscribers",
+        "30",
+        "--sessions-per-tunnel",
+        "10",
+        "--hold",
+        "0.2",
+        "--traffic-rate",
+        "10",
+        "--json",
+    ])
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_eq!(report["transport"], "l2tp");
+    assert_eq!(report["up"], 30);
+    assert_eq!(report["tunnels"], 3);
+    assert_eq!(report["logged_out"], 30);
+    assert_eq!(report["success"], true);
+    assert!(report["setup_latency"]["p99_ms"].as_f64().unwrap() > 0.0);
+    assert!(report["traffic"]["echoes"].as_u64().unwrap() > 0);
+    assert_eq!(LnsStats::get(&lns.stats.networks_up), 30);
+}
+
+#[test]
+fn cli_exits_1_when_logins_fail() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server = silent.local_addr().unwrap().to_string();
+    let out = loadgen_cli(&[
+        "--l2tp",
+        &server,
+        "--subscribers",
+        "2",
+        "--setup-timeout",
+        "0.5",
+        "--drain-timeout",
+        "0.5",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("setup_timeout"), "{text}");
+    assert!(text.contains("sessions up      0 / 2"), "{text}");
+}
+
+#[test]
+fn cli_logs_everybody_out_on_sigint() {
+    let lns = Responder::start();
+    let server = lns.addr.to_string();
+    let child = loadgen_cli(&[
+        "--l2tp",
+        &server,
+        "--subscribers",
+        "10",
+        "--hold",
+        "0",
+        "--json",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while LnsStats::get(&lns.stats.networks_up) < 10 {
+        assert!(Instant::now() < deadline, "subscribers did not come up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["logged_out"], 10);
+    assert_eq!(LnsStats::get(&lns.stats.lcp_terminate_requests), 10);
+    assert_eq!(LnsStats::get(&lns.stats.sessions_down), 10);
+}
