@@ -635,3 +635,413 @@ fn session_cause(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The core against an in-memory LNS (an [`Endpoint`] accepting calls and [`crate::ppp::Link`]
+    //! servers), with driven time: no sockets, no clock.
+
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::l2tp::TunnelConfig;
+    use crate::loadgen::population::AuthChoice;
+    use crate::loadgen::stats::CauseKind;
+    use crate::ppp::{
+        AuthVerdict, Event as LinkEvent, IpcpAssignment, Link, LinkConfig, ServerConfig,
+    };
+    use crate::wire::MessageType;
+
+    const LAC: &str = "192.0.2.1:40000";
+    const LNS: &str = "192.0.2.2:1702";
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn counter_seeds(base: u8) -> SeedSource {
+        let mut n = 0u8;
+        Box::new(move || {
+            n = n.wrapping_add(1);
+            [base ^ n; 32]
+        })
+    }
+
+    struct Lns {
+        ep: Endpoint,
+        links: HashMap<(u16, u16), (Link, (u16, u16))>,
+        /// Send data messages with sequence numbers (RFC 2661 §5.4: the LNS decides).
+        sequenced: bool,
+        ns: u16,
+        /// Every datagram the LAC sent, in order.
+        seen: Vec<Vec<u8>>,
+        next_ip: u32,
+    }
+
+    impl Lns {
+        fn new(window: u16) -> Self {
+            let cfg = Arc::new(TunnelConfig {
+                receive_window: window,
+                ..TunnelConfig::default()
+            });
+            let policy = move |_: &TunnelRequest<'_>| PolicyDecision::Accept(cfg.clone());
+            Self {
+                ep: Endpoint::new(EndpointConfig::default(), policy, [9; 32]),
+                links: HashMap::new(),
+                sequenced: false,
+                ns: 0,
+                seen: Vec::new(),
+                next_ip: 1,
+            }
+        }
+
+        fn receive(&mut self, now: Instant, bytes: &[u8]) {
+            self.seen.push(bytes.to_vec());
+            if let Ok(Kind::Data {
+                tunnel_id,
+                session_id,
+                payload,
+                ..
+            }) = data::classify(bytes)
+                && let Some((link, _)) = self.links.get_mut(&(tunnel_id, session_id))
+            {
+                let _ = link.handle_frame(now, &bytes[payload]);
+                return;
+            }
+            self.ep.handle_datagram(now, addr(LNS), addr(LAC), bytes);
+        }
+
+        /// Runs the LNS side once: events, link frames out. Returns datagrams for the LAC.
+        fn step(&mut self, now: Instant) -> Vec<Vec<u8>> {
+            while let Some(ev) = self.ep.poll_event() {
+                match ev {
+                    Event::IncomingCall {
+                        tunnel, session, ..
+                    } => self.ep.accept_call(now, tunnel, session).unwrap(),
+                    Event::SessionUp {
+                        tunnel,
+                        session,
+                        info,
+                    } => {
+                        let link =
+                            Link::new(now, LinkConfig::server(ServerConfig::default(), [3; 32]));
+                        self.links.insert(
+                            (tunnel, session),
+                            (link, (info.peer_tunnel_id, info.peer_session_id)),
+                        );
+                    }
+                    Event::SessionDown {
+                        tunnel, session, ..
+                    } => {
+                        self.links.remove(&(tunnel, session));
+                    }
+                    Event::Data {
+                        tunnel,
+                        session,
+                        payload,
+                    } => {
+                        if let Some((link, _)) = self.links.get_mut(&(tunnel, session)) {
+                            let _ = link.handle_frame(now, &payload);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let mut out: Vec<Vec<u8>> =
+                std::iter::from_fn(|| self.ep.poll_transmit().map(|t| t.payload)).collect();
+            for (link, peer) in self.links.values_mut() {
+                while let Some(ev) = link.poll_event() {
+                    if let LinkEvent::AuthRequest(req) = ev {
+                        let verdict = if req.verify_secret(b"demo") {
+                            self.next_ip += 1;
+                            AuthVerdict::Accept {
+                                message: String::new(),
+                                network: IpcpAssignment::new(
+                                    "100.64.0.1".parse().unwrap(),
+                                    std::net::Ipv4Addr::from(0x6440_0100 + self.next_ip),
+                                ),
+                            }
+                        } else {
+                            AuthVerdict::Reject {
+                                message: "no".into(),
+                            }
+                        };
+                        link.answer_auth(now, verdict).unwrap();
+                    }
+                }
+                while let Some(frame) = link.poll_transmit() {
+                    let opts = DataHeaderOptions {
+                        ns: self.sequenced.then_some(self.ns),
+                        ..DataHeaderOptions::default()
+                    };
+                    self.ns = self.ns.wrapping_add(1);
+                    let hlen = data::header_len(opts);
+                    let mut d = vec![0u8; hlen + 2 + frame.len()];
+                    data::write_header(&mut d, peer.0, peer.1, frame.len() + 2, opts).unwrap();
+                    d[hlen] = 0xff;
+                    d[hlen + 1] = 0x03;
+                    d[hlen + 2..].copy_from_slice(&frame);
+                    out.push(d);
+                }
+            }
+            out
+        }
+
+        fn timeouts(&mut self, now: Instant) {
+            if self.ep.poll_timeout().is_some_and(|t| t <= now) {
+                self.ep.handle_timeout(now);
+            }
+            for (link, _) in self.links.values_mut() {
+                if link.poll_timeout().is_some_and(|t| t <= now) {
+                    link.handle_timeout(now);
+                }
+            }
+        }
+    }
+
+    fn core(slots: usize) -> L2tpCore {
+        core_with(slots, PopulationConfig::default())
+    }
+
+    fn core_with(slots: usize, population: PopulationConfig) -> L2tpCore {
+        L2tpCore::with_seeds(
+            L2tpCoreConfig {
+                server: addr(LNS),
+                local: addr(LAC),
+                tunnel: Arc::new(TunnelConfig::default()),
+                tunnel_slots: slots,
+                population,
+            },
+            [1; 32],
+            counter_seeds(0x40),
+        )
+    }
+
+    fn spec(n: u64, secret: &str) -> SubscriberSpec {
+        SubscriberSpec {
+            number: n,
+            name: format!("user{n}"),
+            secret: secret.as_bytes().to_vec(),
+            auth: AuthChoice::Chap,
+            traffic: None,
+            hold: None,
+            tap: true,
+        }
+    }
+
+    /// Moves datagrams both ways until neither side has anything to say.
+    fn pump(core: &mut L2tpCore, lns: &mut Lns, now: Instant) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            while let Some((dst, bytes)) = core.poll_transmit() {
+                assert_eq!(dst, addr(LNS));
+                lns.receive(now, &bytes);
+                moved = true;
+            }
+            for d in lns.step(now) {
+                core.handle_datagram(now, addr(LNS), &d);
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the exchange never settles");
+    }
+
+    /// Advances time in `step`s for `total`, running both sides' timers.
+    fn run_for(core: &mut L2tpCore, lns: &mut Lns, now: &mut Instant, total: Duration) {
+        let end = *now + total;
+        while *now < end {
+            *now += Duration::from_millis(10);
+            core.handle_timeout(*now);
+            lns.timeouts(*now);
+            pump(core, lns, *now);
+        }
+    }
+
+    fn events(core: &mut L2tpCore) -> Vec<CoreEvent> {
+        std::iter::from_fn(|| core.poll_event()).collect()
+    }
+
+    #[test]
+    fn subscribers_come_up_round_robin_over_tunnels_and_log_out() {
+        let mut now = crate::runtime::clock::test_epoch();
+        let mut lns = Lns::new(16);
+        let mut core = core(3);
+        for n in 1..=6 {
+            core.start(now, spec(n, "demo"));
+        }
+        core.no_more_logins(now);
+        pump(&mut core, &mut lns, now);
+        run_for(&mut core, &mut lns, &mut now, Duration::from_millis(100));
+        let ups = events(&mut core)
+            .into_iter()
+            .filter(|e| matches!(e, CoreEvent::Up { .. }))
+            .count();
+        assert_eq!(ups, 6);
+        assert_eq!(core.stats().tunnels_up, 3);
+        assert_eq!(lns.ep.tunnel_count(), 3);
+        // Subscribers i and i + 3 share a tunnel.
+        for t in lns.ep.tunnel_ids() {
+            assert_eq!(lns.ep.session_ids(t).len(), 2);
+        }
+        for sub in 0..6 {
+            core.logout(now, sub);
+        }
+        run_for(&mut core, &mut lns, &mut now, Duration::from_millis(200));
+        assert_eq!(core.stats().logged_out, 6);
+        assert!(core.is_idle(), "sessions cleared, tunnels closed: {core:?}");
+        assert_eq!(lns.links.len(), 0, "every session got its CDN");
+        assert!(
+            lns.ep
+                .tunnel_ids()
+                .iter()
+                .all(|t| lns.ep.tunnel(*t).unwrap().sessions == 0)
+        );
+    }
+
+    #[test]
+    fn ppp_never_overtakes_the_iccn_even_with_a_window_of_one() {
+        let mut now = crate::runtime::clock::test_epoch();
+        // The LNS advertises a receive window of 1: every ICCN waits for the previous message's
+        // acknowledgement, while the endpoint already reported the session up.
+        let mut lns = Lns::new(1);
+        let mut core = core(1);
+        for n in 1..=5 {
+            core.start(now, spec(n, "demo"));
+        }
+        run_for(&mut core, &mut lns, &mut now, Duration::from_secs(2));
+        assert_eq!(core.stats().up, 5, "{:?}", core.stats());
+        assert_eq!(
+            lns.ep
+                .stats()
+                .get(crate::l2tp::DropReason::DataBeforeEstablished),
+            0
+        );
+        // In what the LAC sent, each session's first data message follows its ICCN.
+        let mut iccn_seen = std::collections::HashSet::new();
+        for d in &lns.seen {
+            match data::classify(d) {
+                Ok(Kind::Control { .. }) => {
+                    let (h, body) = ControlHeader::parse(d).unwrap();
+                    if peek(body).kind == Some(MessageType::Iccn as u16) {
+                        iccn_seen.insert(h.session_id);
+                    }
+                }
+                Ok(Kind::Data { session_id, .. }) => {
+                    assert!(iccn_seen.contains(&session_id), "data before ICCN")
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // Every setup took well under the 3 s LCP restart timer.
+        let s = core.stats().latencies.summary().unwrap();
+        assert!(s.max_ms < 1000.0, "{s:?}");
+    }
+
+    #[test]
+    fn follows_the_lns_on_data_sequencing() {
+        let mut now = crate::runtime::clock::test_epoch();
+        let mut lns = Lns::new(16);
+        let mut core = core(1);
+        let sub = core.start(now, spec(1, "demo"));
+        run_for(&mut core, &mut lns, &mut now, Duration::from_millis(100));
+        assert!(core.population().is_up(sub));
+        let net = core.population().network(sub).unwrap();
+        let packet =
+            crate::loadgen::ip::test_packet(net.local, net.peer.unwrap(), 7, sub as u32, 1, 20);
+        let sent_ns = |core: &mut L2tpCore| -> Vec<Option<u16>> {
+            std::iter::from_fn(|| core.poll_transmit())
+                .filter_map(|(_, d)| match data::classify(&d) {
+                    Ok(Kind::Data { ns, .. }) => Some(ns),
+                    _ => None,
+                })
+                .collect()
+        };
+        // A data message from the LNS carrying an IPv4 packet, with or without Ns.
+        let peer = lns.links.values().next().map(|(_, p)| *p).unwrap();
+        let from_lns = |ns: Option<u16>| {
+            let mut frame = crate::ppp::frame::protocol::IPV4.to_be_bytes().to_vec();
+            frame.extend_from_slice(&crate::loadgen::ip::echo_reply(&packet).unwrap());
+            let opts = DataHeaderOptions {
+                ns,
+                ..DataHeaderOptions::default()
+            };
+            let hlen = data::header_len(opts);
+            let mut d = vec![0u8; hlen + 2 + frame.len()];
+            data::write_header(&mut d, peer.0, peer.1, frame.len() + 2, opts).unwrap();
+            d[hlen] = 0xff;
+            d[hlen + 1] = 0x03;
+            d[hlen + 2..].copy_from_slice(&frame);
+            d
+        };
+        // Unsequenced by default.
+        assert!(core.send_ip(now, sub, &packet));
+        assert_eq!(sent_ns(&mut core), vec![None]);
+        // RFC 2661 §5.4: "If the LAC receives a data message with sequence numbers present, it
+        // MUST begin sending sequence numbers" ...
+        core.handle_datagram(now, addr(LNS), &from_lns(Some(100)));
+        assert!(core.send_ip(now, sub, &packet));
+        assert!(core.send_ip(now, sub, &packet));
+        assert_eq!(sent_ns(&mut core), vec![Some(0), Some(1)]);
+        // ... "without sequence numbers present, it MUST stop" ...
+        core.handle_datagram(now, addr(LNS), &from_lns(None));
+        assert!(core.send_ip(now, sub, &packet));
+        assert_eq!(sent_ns(&mut core), vec![None]);
+        // ... and "the sequence number state picks up where it left off".
+        core.handle_datagram(now, addr(LNS), &from_lns(Some(101)));
+        assert!(core.send_ip(now, sub, &packet));
+        assert_eq!(sent_ns(&mut core), vec![Some(2)]);
+        // The echoes were counted as received traffic.
+        assert_eq!(core.stats().traffic.packets_received, 3);
+        assert_eq!(core.stats().traffic.echoes, 3);
+    }
+
+    #[test]
+    fn failures_are_counted_by_cause() {
+        let mut now = crate::runtime::clock::test_epoch();
+        let mut lns = Lns::new(16);
+        let mut core = core(1);
+        core.start(now, spec(1, "wrong"));
+        run_for(&mut core, &mut lns, &mut now, Duration::from_secs(1));
+        assert_eq!(core.stats().failed.get(CauseKind::AuthFailed), 1);
+        assert_eq!(lns.links.len(), 0, "the failed session was cleared");
+
+        // A server that never answers: the SCCRQ is retransmitted 5 times (1, 2, 4, 8, 8 s) and
+        // the tunnel declared unreachable (RFC 2661 §5.8) after 31 s, inside a 60 s setup limit.
+        let mut core = core_with(
+            1,
+            PopulationConfig {
+                setup_timeout: Duration::from_secs(60),
+            },
+        );
+        let mut now = crate::runtime::clock::test_epoch();
+        core.start(now, spec(2, "demo"));
+        for _ in 0..4000 {
+            now += Duration::from_millis(10);
+            core.handle_timeout(now);
+            while core.poll_transmit().is_some() {}
+        }
+        let failed = &core.stats().failed;
+        assert_eq!(failed.total(), 1);
+        assert_eq!(failed.get(CauseKind::TunnelUnreachable), 1, "{failed:?}");
+        let ev = events(&mut core);
+        assert!(
+            matches!(&ev[..], [CoreEvent::Failed { sub: 0, cause }] if cause.kind == CauseKind::TunnelUnreachable),
+            "{ev:?}"
+        );
+
+        // With the default 30 s limit, the deadline comes first.
+        let mut core = core_with(1, PopulationConfig::default());
+        let mut now = crate::runtime::clock::test_epoch();
+        core.start(now, spec(3, "demo"));
+        for _ in 0..4000 {
+            now += Duration::from_millis(10);
+            core.handle_timeout(now);
+            while core.poll_transmit().is_some() {}
+        }
+        assert_eq!(core.stats().failed.get(CauseKind::SetupTimeout), 1);
+    }
+}
