@@ -777,3 +777,225 @@ pub fn link_cause(cause: &DownCause) -> Cause {
     };
     Cause::new(kind, cause.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ppp::{AuthVerdict, IpcpAssignment, ServerConfig};
+
+    /// A carrier that records what it was asked to do.
+    #[derive(Default)]
+    struct Recorder {
+        frames: Vec<(usize, Vec<u8>)>,
+        closed: Vec<(usize, CloseKind)>,
+    }
+
+    impl Carrier for Recorder {
+        fn send_ppp(&mut self, _now: Instant, sub: usize, frame: &[u8]) -> bool {
+            self.frames.push((sub, frame.to_vec()));
+            true
+        }
+        fn close(&mut self, _now: Instant, sub: usize, kind: CloseKind) {
+            self.closed.push((sub, kind));
+        }
+    }
+
+    fn spec(traffic: Option<TrafficPlan>, hold: Option<Duration>) -> SubscriberSpec {
+        SubscriberSpec {
+            number: 1,
+            name: "user1".into(),
+            secret: b"demo".to_vec(),
+            auth: AuthChoice::Any,
+            traffic,
+            hold,
+            tap: false,
+        }
+    }
+
+    /// Brings subscriber 0 up against an in-memory server link; returns the server.
+    fn bring_up(pop: &mut Population, rec: &mut Recorder, now: Instant) -> Link {
+        pop.carrier_up(now, 0, LcpConfig::for_l2tp(), rec);
+        let mut server = Link::new(now, LinkConfig::server(ServerConfig::default(), [5; 32]));
+        for _ in 0..50 {
+            for (_, f) in std::mem::take(&mut rec.frames) {
+                server.handle_frame(now, &f);
+            }
+            while let Some(ev) = server.poll_event() {
+                if let LinkEvent::AuthRequest(_) = ev {
+                    let network = IpcpAssignment::new(
+                        Ipv4Addr::new(100, 64, 0, 1),
+                        Ipv4Addr::new(100, 64, 0, 2),
+                    );
+                    server
+                        .answer_auth(
+                            now,
+                            AuthVerdict::Accept {
+                                message: String::new(),
+                                network,
+                            },
+                        )
+                        .unwrap();
+                }
+            }
+            while let Some(f) = server.poll_transmit() {
+                pop.handle_ppp(now, 0, &f, rec);
+            }
+            if pop.is_up(0) {
+                return server;
+            }
+        }
+        panic!("did not come up");
+    }
+
+    fn data_frames(rec: &mut Recorder) -> usize {
+        let n = rec
+            .frames
+            .iter()
+            .filter(|(_, f)| f[..2] == protocol::IPV4.to_be_bytes())
+            .count();
+        rec.frames.clear();
+        n
+    }
+
+    #[test]
+    fn traffic_follows_the_rate_and_skips_ahead_after_a_stall() {
+        let t0 = crate::runtime::clock::test_epoch();
+        let mut pop = Population::with_seeds(PopulationConfig::default(), Box::new(|| [8; 32]));
+        let mut rec = Recorder::default();
+        let plan = TrafficPlan {
+            rate: 10.0,
+            payload: 100,
+            target: None,
+            port: 7,
+        };
+        pop.add(t0, spec(Some(plan), None));
+        let _server = bring_up(&mut pop, &mut rec, t0);
+        rec.frames.clear();
+        // Just under a second in 1 ms steps: ten packets (due at 0, 100, ..., 900 ms).
+        let mut now = t0;
+        for _ in 0..999 {
+            now += Duration::from_millis(1);
+            pop.handle_timeout(now, &mut rec);
+        }
+        assert_eq!(data_frames(&mut rec), 10);
+        // A five-second stall: no burst of fifty, the schedule skips ahead.
+        now += Duration::from_secs(5);
+        pop.handle_timeout(now, &mut rec);
+        pop.handle_timeout(now, &mut rec);
+        assert!(data_frames(&mut rec) <= 1);
+        let t = pop.stats().traffic;
+        assert_eq!(t.bytes_sent, t.packets_sent * 128);
+        // Packets go from our address to the server's end of the link, port 7.
+        let packet = ip::test_packet(
+            Ipv4Addr::new(100, 64, 0, 2),
+            Ipv4Addr::new(100, 64, 0, 1),
+            7,
+            0,
+            1,
+            100,
+        );
+        assert_eq!(ip::parse_udp(&packet).unwrap().dst_port, 7);
+    }
+
+    #[test]
+    fn hold_expiry_logs_out_with_lcp_then_closes_the_carrier() {
+        let t0 = crate::runtime::clock::test_epoch();
+        let mut pop = Population::with_seeds(PopulationConfig::default(), Box::new(|| [8; 32]));
+        let mut rec = Recorder::default();
+        pop.add(t0, spec(None, Some(Duration::from_secs(2))));
+        let mut server = bring_up(&mut pop, &mut rec, t0);
+        assert_eq!(pop.stats().up, 1);
+        assert!(matches!(
+            pop.poll_event(),
+            Some(CoreEvent::Up { sub: 0, .. })
+        ));
+        rec.frames.clear();
+        let later = t0 + Duration::from_secs(2);
+        assert!(pop.poll_timeout().is_some_and(|t| t <= later));
+        pop.handle_timeout(later, &mut rec);
+        // LCP Terminate-Request (code 5) went out; the carrier is still open.
+        let (_, term) = rec.frames.pop().expect("a frame");
+        assert_eq!(&term[..3], &[0xc0, 0x21, 5]);
+        assert!(rec.closed.is_empty());
+        server.handle_frame(later, &term);
+        while let Some(f) = server.poll_transmit() {
+            pop.handle_ppp(later, 0, &f, &mut rec);
+        }
+        assert_eq!(rec.closed, vec![(0, CloseKind::Logout)]);
+        assert!(pop.is_done(0));
+        assert_eq!(pop.stats().logged_out, 1);
+        assert_eq!(pop.live(), 0);
+        assert_eq!(pop.poll_timeout(), None);
+    }
+
+    #[test]
+    fn setup_timeout_and_carrier_loss_are_counted_once() {
+        let t0 = crate::runtime::clock::test_epoch();
+        let mut pop = Population::with_seeds(
+            PopulationConfig {
+                setup_timeout: Duration::from_secs(5),
+            },
+            Box::new(|| [8; 32]),
+        );
+        let mut rec = Recorder::default();
+        pop.add(t0, spec(None, None));
+        pop.carrier_up(t0, 0, LcpConfig::for_l2tp(), &mut rec);
+        // Nobody answers: LCP retransmits every 3 s; the 5 s limit ends it.
+        pop.handle_timeout(t0 + Duration::from_secs(3), &mut rec);
+        assert!(pop.is_setting_up(0));
+        pop.handle_timeout(t0 + Duration::from_secs(5), &mut rec);
+        assert!(pop.is_done(0));
+        assert_eq!(pop.stats().failed.get(CauseKind::SetupTimeout), 1);
+        assert_eq!(rec.closed, vec![(0, CloseKind::Failure)]);
+        // A late carrier loss changes nothing.
+        pop.carrier_down(
+            t0 + Duration::from_secs(6),
+            0,
+            Cause::new(CauseKind::SessionClosed, ""),
+        );
+        assert_eq!(pop.stats().failed.total(), 1);
+        assert_eq!(pop.stats().finished(), 1);
+
+        // The peer clearing the session during PPP setup fails it with the carrier's cause.
+        pop.add(t0, spec(None, None));
+        let mut rec = Recorder::default();
+        pop.carrier_up(t0, 1, LcpConfig::for_l2tp(), &mut rec);
+        pop.carrier_down(t0, 1, Cause::new(CauseKind::SessionClosed, "CDN"));
+        assert_eq!(pop.stats().failed.get(CauseKind::SessionClosed), 1);
+    }
+
+    #[test]
+    fn a_peer_ending_an_up_session_counts_as_dropped_with_its_reason() {
+        let t0 = crate::runtime::clock::test_epoch();
+        let mut pop = Population::with_seeds(PopulationConfig::default(), Box::new(|| [8; 32]));
+        let mut rec = Recorder::default();
+        pop.add(t0, spec(None, None));
+        let mut server = bring_up(&mut pop, &mut rec, t0);
+        // The server terminates LCP with a reason, then clears the session (CDN or PADT).
+        server.close(t0, "admin reset");
+        while let Some(f) = server.poll_transmit() {
+            pop.handle_ppp(t0, 0, &f, &mut rec);
+        }
+        pop.carrier_down(t0, 0, Cause::new(CauseKind::SessionClosed, "CDN result 3"));
+        let dropped = &pop.stats().dropped;
+        assert_eq!(dropped.get(CauseKind::PeerTerminated), 1, "{dropped:?}");
+        let (_, _, detail) = dropped.iter().next().unwrap();
+        assert!(
+            detail.contains("admin reset") && detail.contains("CDN result 3"),
+            "{detail}"
+        );
+        assert_eq!(pop.stats().logged_out, 0);
+        assert!(
+            rec.closed.is_empty(),
+            "a carrier that went away is not closed again"
+        );
+        let events: Vec<CoreEvent> = std::iter::from_fn(|| pop.poll_event()).collect();
+        assert!(matches!(
+            events.last(),
+            Some(CoreEvent::Down {
+                sub: 0,
+                outcome: DownOutcome::Dropped(_)
+            })
+        ));
+    }
+}
