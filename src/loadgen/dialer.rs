@@ -190,6 +190,9 @@ impl Dialer {
                 (task, Some(local))
             }
             TransportOptions::Pppoe(pppoe) => {
+                if let Some(warning) = super::driver::promiscuity_warning(&pppoe.interface) {
+                    tracing::warn!("{warning}");
+                }
                 let discovery = PacketSocket::bind(&pppoe.interface, ethertype::PPPOE_DISCOVERY)?;
                 let session = PacketSocket::bind(&pppoe.interface, ethertype::PPPOE_SESSION)?;
                 let core = PppoeCore::new(PppoeCoreConfig {

@@ -49,6 +49,8 @@ pub(crate) trait Core {
     fn send_ip(&mut self, now: Instant, sub: usize, packet: &[u8]) -> bool;
     fn no_more_logins(&mut self, now: Instant);
     fn stop(&mut self, now: Instant);
+    fn abort_setups(&mut self, now: Instant);
+    fn logout_next(&mut self, now: Instant) -> bool;
     fn is_idle(&self) -> bool;
     fn live(&self) -> usize;
     fn poll_event(&mut self) -> Option<CoreEvent>;
@@ -77,6 +79,12 @@ macro_rules! impl_core {
             }
             fn stop(&mut self, now: Instant) {
                 <$t>::stop(self, now)
+            }
+            fn abort_setups(&mut self, now: Instant) {
+                <$t>::abort_setups(self, now)
+            }
+            fn logout_next(&mut self, now: Instant) -> bool {
+                <$t>::logout_next(self, now)
             }
             fn is_idle(&self) -> bool {
                 <$t>::is_idle(self)
@@ -325,6 +333,25 @@ impl Transport for PacketTransport {
     }
 }
 
+/// Linux `IFF_PROMISC`.
+const IFF_PROMISC: u32 = 0x100;
+
+/// A warning when `interface` is a physical NIC not in promiscuous mode: its hardware filter then
+/// drops frames for the emulated subscribers' MACs, and every login ends in `pppoe_no_offer`.
+/// Virtual interfaces (veth, bridges) deliver them anyway. `None` when all is well or unknown.
+pub(crate) fn promiscuity_warning(interface: &str) -> Option<String> {
+    let dir = std::path::Path::new("/sys/class/net").join(interface);
+    let flags = std::fs::read_to_string(dir.join("flags")).ok()?;
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).ok()?;
+    let physical = dir.join("device").exists();
+    (physical && flags & IFF_PROMISC == 0).then(|| {
+        format!(
+            "{interface} is a physical interface not in promiscuous mode: it will drop frames \
+             addressed to the emulated subscribers' MACs (run `ip link set {interface} promisc on`)"
+        )
+    })
+}
+
 /// Builds the spec of bulk login number `k` (0-based).
 pub(crate) type SpecFactory = Box<dyn FnMut(u64) -> SubscriberSpec + Send>;
 
@@ -391,6 +418,8 @@ pub(crate) struct Driver<T: Transport> {
     /// Stop requests; `None` once the sender is gone (nobody can ask any more).
     pub stop: Option<watch::Receiver<StopLevel>>,
     pub drain_timeout: Duration,
+    /// Logouts per second after a stop request (the login rate; infinite: all at once).
+    pub drain_rate: f64,
     pub progress: Option<ProgressHook>,
     taps: HashMap<usize, Tap>,
 }
@@ -404,6 +433,7 @@ impl<T: Transport> Driver<T> {
             commands: None,
             stop: Some(stop),
             drain_timeout: Duration::from_secs(10),
+            drain_rate: f64::INFINITY,
             progress: None,
             taps: HashMap::new(),
         }
@@ -414,6 +444,8 @@ impl<T: Transport> Driver<T> {
     pub(crate) async fn run(&mut self) -> io::Result<LoopEnd> {
         let started = clock::now();
         let mut stopping: Option<Instant> = None;
+        let mut draining = false;
+        let mut logouts: Option<Pacer> = None;
         let mut announced_last_login = false;
         let mut next_progress = started + Duration::from_secs(1);
         let mut interrupted = false;
@@ -424,14 +456,27 @@ impl<T: Transport> Driver<T> {
                 interrupted = true;
                 break;
             }
-            if level == StopLevel::Drain && stopping.is_none() {
+            if level == StopLevel::Drain && !draining {
+                draining = true;
                 interrupted = true;
-                stopping = Some(now + self.drain_timeout);
                 if let Some((pacer, _)) = self.pacer.as_mut() {
                     pacer.stop();
                 }
                 self.commands = None;
-                self.core.stop(now);
+                self.core.abort_setups(now);
+                self.core.no_more_logins(now);
+                // Log out at the login rate rather than all at once: a burst of Terminate-Requests
+                // overflows socket buffers on both sides and turns into retransmissions.
+                logouts = Some(Pacer::new(now, u64::MAX, self.drain_rate, u64::MAX));
+            }
+            if let Some(pacer) = logouts.as_mut() {
+                while pacer.take(now, 0).is_some() {
+                    if !self.core.logout_next(now) {
+                        logouts = None;
+                        stopping = Some(now + self.drain_timeout);
+                        break;
+                    }
+                }
             }
             if self.core.poll_timeout().is_some_and(|t| t <= now) {
                 self.core.handle_timeout(now);
@@ -461,7 +506,7 @@ impl<T: Transport> Driver<T> {
             if !feeding && self.core.is_idle() {
                 break;
             }
-            if !feeding && stopping.is_none() && self.core.live() == 0 {
+            if !feeding && stopping.is_none() && logouts.is_none() && self.core.live() == 0 {
                 // Every subscriber is done; what is left is closing tunnels. A peer that never
                 // acknowledges our StopCCN must not hold the run for the endpoint's full linger.
                 stopping = Some(now + self.drain_timeout);
@@ -476,6 +521,7 @@ impl<T: Transport> Driver<T> {
             let next = [
                 self.core.poll_timeout(),
                 pacer_due,
+                logouts.as_ref().and_then(|p| p.poll_timeout(0)),
                 stopping,
                 self.progress.as_ref().map(|_| next_progress),
             ]

@@ -44,8 +44,9 @@ impl StopHandle {
         });
     }
 
-    /// Start no more logins, log everybody out cleanly (LCP Terminate, then CDN/StopCCN or PADT)
-    /// and end once done or after the drain timeout.
+    /// Start no more logins, abandon logins in progress, log everybody out cleanly (LCP
+    /// Terminate, then CDN/StopCCN or PADT) at the login rate, and end once done or the drain
+    /// timeout after the last logout began.
     pub fn drain(&self) {
         self.request(StopLevel::Drain);
     }
@@ -146,11 +147,15 @@ impl Emulator {
                 let mut driver = Driver::new(UdpTransport::new(socket), core, stop_rx);
                 driver.pacer = Some((pacer, factory));
                 driver.drain_timeout = options.drain_timeout;
+                driver.drain_rate = options.rate;
                 driver.progress = progress;
                 let end = driver.run().await?;
                 (driver.core.stats().clone(), end)
             }
             TransportOptions::Pppoe(pppoe) => {
+                if let Some(warning) = super::driver::promiscuity_warning(&pppoe.interface) {
+                    tracing::warn!("{warning}");
+                }
                 let discovery = PacketSocket::bind(&pppoe.interface, ethertype::PPPOE_DISCOVERY)?;
                 let session = PacketSocket::bind(&pppoe.interface, ethertype::PPPOE_SESSION)?;
                 let core = PppoeCore::new(PppoeCoreConfig {
@@ -162,6 +167,7 @@ impl Emulator {
                     Driver::new(PacketTransport::new(discovery, session), core, stop_rx);
                 driver.pacer = Some((pacer, factory));
                 driver.drain_timeout = options.drain_timeout;
+                driver.drain_rate = options.rate;
                 driver.progress = progress;
                 let end = driver.run().await?;
                 (driver.core.stats().clone(), end)

@@ -362,6 +362,19 @@ impl L2tpCore {
         self.no_more_logins(now);
     }
 
+    /// Abandons every login in progress (CDN for each).
+    pub fn abort_setups(&mut self, now: Instant) {
+        self.pop.abort_setups(now, &mut self.net);
+        self.process_events(now);
+    }
+
+    /// Logs out the next up subscriber; false when none is up.
+    pub fn logout_next(&mut self, now: Instant) -> bool {
+        let more = self.pop.logout_next(now, &mut self.net);
+        self.process_events(now);
+        more
+    }
+
     /// Nothing left to do: every subscriber finished, every tunnel closed (StopCCN acknowledged or
     /// given up on), nothing queued.
     pub fn is_idle(&self) -> bool {

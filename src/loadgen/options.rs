@@ -157,7 +157,8 @@ pub struct LoadgenOptions {
     pub hold: Option<Duration>,
     /// A login not up within this fails with `setup_timeout`.
     pub setup_timeout: Duration,
-    /// After a stop request, how long to wait for logouts and tunnel closes.
+    /// How long to wait for logouts to finish and tunnels to close, counted from the last logout
+    /// begun (after a stop request, logouts are paced at `rate`).
     pub drain_timeout: Duration,
     /// User name pattern.
     pub user: Pattern,

@@ -246,6 +246,8 @@ pub struct Population {
     seeds: SeedSource,
     /// Subscribers not yet Done.
     live: usize,
+    /// Where [`Population::logout_next`] continues.
+    logout_cursor: usize,
 }
 
 impl std::fmt::Debug for Population {
@@ -273,6 +275,7 @@ impl Population {
             stats: Stats::default(),
             seeds,
             live: 0,
+            logout_cursor: 0,
         }
     }
 
@@ -548,12 +551,39 @@ impl Population {
 
     /// Logs out every up subscriber and abandons every login in progress.
     pub fn stop_all(&mut self, now: Instant, carrier: &mut impl Carrier) {
+        self.abort_setups(now, carrier);
+        while self.logout_next(now, carrier) {}
+    }
+
+    /// Abandons every login in progress.
+    pub fn abort_setups(&mut self, now: Instant, carrier: &mut impl Carrier) {
         for sub in 0..self.subs.len() {
-            match self.subs[sub].phase {
-                Phase::Up => self.logout(now, sub, carrier),
-                Phase::Carrier | Phase::Ppp => self.abort(now, sub, carrier),
-                Phase::LoggingOut | Phase::Done => {}
+            if matches!(self.subs[sub].phase, Phase::Carrier | Phase::Ppp) {
+                self.abort(now, sub, carrier);
             }
+        }
+    }
+
+    /// Logs out the next up subscriber (in index order, from where the previous call stopped).
+    /// Returns false when none is up. Lets a stopping run pace its logouts instead of sending
+    /// every Terminate-Request at once.
+    pub fn logout_next(&mut self, now: Instant, carrier: &mut impl Carrier) -> bool {
+        while self.logout_cursor < self.subs.len() {
+            let sub = self.logout_cursor;
+            self.logout_cursor += 1;
+            if self.subs[sub].phase == Phase::Up {
+                self.logout(now, sub, carrier);
+                return true;
+            }
+        }
+        // Subscribers behind the cursor may have come up since it passed them (a dialer).
+        let again = (0..self.subs.len()).find(|&i| self.subs[i].phase == Phase::Up);
+        match again {
+            Some(sub) => {
+                self.logout(now, sub, carrier);
+                true
+            }
+            None => false,
         }
     }
 

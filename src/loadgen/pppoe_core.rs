@@ -260,6 +260,16 @@ impl PppoeCore {
         self.pop.stop_all(now, &mut self.seg);
     }
 
+    /// Abandons every login in progress (discovery or PPP).
+    pub fn abort_setups(&mut self, now: Instant) {
+        self.pop.abort_setups(now, &mut self.seg);
+    }
+
+    /// Logs out the next up subscriber; false when none is up.
+    pub fn logout_next(&mut self, now: Instant) -> bool {
+        self.pop.logout_next(now, &mut self.seg)
+    }
+
     /// Every subscriber finished and nothing is queued.
     pub fn is_idle(&self) -> bool {
         self.pop.live() == 0 && self.seg.out.is_empty()

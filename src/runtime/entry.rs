@@ -81,7 +81,8 @@ pub struct LoadgenArgs {
     )]
     pub l2tp: SocketAddr,
     /// Emulate PPPoE subscribers on this interface instead (e.g. one end of a veth pair). Each
-    /// subscriber uses MAC 02:4c:47 followed by the low 24 bits of its number. Needs CAP_NET_RAW.
+    /// subscriber uses MAC 02:4c:47 followed by the low 24 bits of its number, so a physical NIC
+    /// must be in promiscuous mode. Needs CAP_NET_RAW.
     #[arg(long, value_name = "IFACE")]
     pub pppoe: Option<String>,
     /// How many subscribers to bring up.
