@@ -812,9 +812,9 @@ fn cli_logs_everybody_out_on_sigint() {
     .stderr(std::process::Stdio::piped())
     .spawn()
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = clock::now() + Duration::from_secs(10);
     while LnsStats::get(&lns.stats.networks_up) < 10 {
-        assert!(Instant::now() < deadline, "subscribers did not come up");
+        assert!(clock::now() < deadline, "subscribers did not come up");
         std::thread::sleep(Duration::from_millis(10));
     }
     let status = std::process::Command::new("kill")

@@ -422,6 +422,7 @@ pub(crate) struct Driver<T: Transport> {
     pub drain_rate: f64,
     pub progress: Option<ProgressHook>,
     taps: HashMap<usize, Tap>,
+    log: RateLimitedLog,
 }
 
 impl<T: Transport> Driver<T> {
@@ -436,6 +437,7 @@ impl<T: Transport> Driver<T> {
             drain_rate: f64::INFINITY,
             progress: None,
             taps: HashMap::new(),
+            log: RateLimitedLog::default(),
         }
     }
 
@@ -548,11 +550,19 @@ impl<T: Transport> Driver<T> {
                         self.core.no_more_logins(now);
                     }
                 },
-                r = self.transport.recv_one() => {
-                    r?;
-                    let now = clock::now();
-                    self.transport.handle(&mut self.core, now);
-                }
+                r = self.transport.recv_one() => match r {
+                    Ok(()) => {
+                        let now = clock::now();
+                        self.transport.handle(&mut self.core, now);
+                    }
+                    Err(e) => {
+                        // Not fatal: an interface going down or a transient error must not end
+                        // the run before its report; the logins it hurts fail and are counted.
+                        // The pause keeps a persistent error from spinning the loop.
+                        self.log.warn("loadgen_recv", format!("receive: {e}"));
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
                 () = sleep => {}
             }
         }
