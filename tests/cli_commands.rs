@@ -1,6 +1,6 @@
 //! The `l2tpagg` binary as an operator runs it: help for every subcommand, usage errors, `ctl`
-//! against a control socket served by this test process, and the subcommands that are not wired yet
-//! refusing loudly.
+//! against a control socket served by this test process, `billing` finding (or not) its ledger, and
+//! the subcommands that are not wired yet refusing loudly.
 
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -127,28 +127,71 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// `run` is wired (tests/daemon_*.rs run it as a daemon): a configuration `check` rejects makes
+/// it exit 1 with the same messages, before anything is bound.
 #[test]
-fn unwired_subcommands_refuse_with_status_2() {
+fn run_refuses_an_invalid_configuration_with_checks_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[lns]\nlisten = [\"1.2.3\"]\n").unwrap();
+    let out = l2tpagg(&["run", "--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:2:11: lns.listen[0]: invalid address",
+            bad.display()
+        )),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// `billing` is wired: without a ledger it fails for that reason (tests/billing_cli.rs covers
+/// invoices and usage reports from a real ledger).
+#[test]
+fn billing_reads_the_ledger_of_the_configured_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("l2tpagg.toml");
+    std::fs::write(&config, "[daemon]\nstate_dir = \"state\"\n").unwrap();
+    let config = config.to_str().unwrap();
     for (args, name) in [
-        (&["loadgen", "--subscribers", "10"][..], "l2tpagg loadgen"),
         (
-            &["billing", "invoice", "--period", "2026-11"],
+            &[
+                "billing", "invoice", "--period", "2026-11", "--config", config,
+            ][..],
             "l2tpagg billing invoice",
         ),
         (
-            &["billing", "usage", "--subscriber", "alice"],
+            &[
+                "billing",
+                "usage",
+                "--subscriber",
+                "alice",
+                "--config",
+                config,
+            ],
             "l2tpagg billing usage",
         ),
     ] {
         let out = l2tpagg(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = text(&out.stderr);
         assert!(
-            err.contains(name) && err.contains("not wired yet"),
+            err.contains(name)
+                && err.contains("no ledger directory found")
+                && err.contains(&dir.path().join("state/ledger").display().to_string())
+                && !err.contains("not wired yet"),
             "{args:?}: {err}"
         );
         assert!(out.stdout.is_empty());
     }
+    std::fs::create_dir_all(dir.path().join("state/ledger")).unwrap();
+    let out = l2tpagg(&[
+        "billing", "invoice", "--period", "2026-11", "--config", config,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("Invoice for 2026-11"));
 }
 
 #[test]

@@ -33,6 +33,7 @@
 //! Value syntaxes (durations `"30s"`, bandwidths `"100M"` or integer bit/s, byte sizes
 //! `"64MiB"`, money in integer minor units) are described in [`units`].
 
+pub mod billing_map;
 mod diff;
 pub(crate) mod document;
 pub mod error;

@@ -671,12 +671,12 @@ impl DisconnectConfig {
 // ---------------------------------------------------------------------------------------------
 // Billing
 
-/// The consolidation-service fee (claim 1).
+/// The consolidation-service fee (claim 1), charged to each subscriber of the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConsolidationFee {
-    /// Counted per tunnel or per line used.
+    /// Counted per tunnel-hour or per line-hour of the subscriber's use.
     pub per: ConsolidationBasis,
-    /// Amount per unit, minor units.
+    /// Amount per started hour of the subscriber's tunnel (or line) time, minor units.
     pub amount: i64,
 }
 
@@ -685,7 +685,7 @@ pub struct ConsolidationFee {
 pub enum ContractFee {
     /// A fixed amount per period, minor units.
     Fixed(i64),
-    /// An amount per started unit of the account's use.
+    /// An amount per started unit of the account's use of its private lines ([`MeterUnit`]).
     Metered {
         /// Minor units per unit.
         amount: i64,

@@ -123,14 +123,17 @@ impl Protocol {
     }
 }
 
-/// What the consolidation-service fee is counted by (seed 000 claim 1).
+/// What the consolidation-service fee is counted by (seed 000 claim 1: "according to the number
+/// of tunnels or the number of physical communication lines"), for each subscriber of the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsolidationBasis {
-    /// Per distinct tunnel that carried the account's sessions in the period.
+    /// Per tunnel-hour: for each tunnel, the time at least one of the subscriber's sessions was in
+    /// it, summed over tunnels. Sessions packed into one tunnel cost one tunnel's time, and a
+    /// session moved between tunnels costs its time once.
     #[default]
     Tunnel,
-    /// Per distinct line that carried the account's sessions in the period.
+    /// Per line-hour, likewise per physical line.
     Line,
 }
 
@@ -154,17 +157,19 @@ pub enum VolumeUnit {
     Gigabyte,
 }
 
-/// Unit of use for a metered supplementary-contract fee.
+/// Unit of use for a metered supplementary-contract fee. The use metered is the account's use of
+/// its private lines (seed 000 claim 19: "the amount of use when a communication path ... was
+/// reserved on" the private line), summed over the period and then rounded up once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MeterUnit {
-    /// Per started minute of the account's session time.
+    /// Per started minute in which at least one of the account's sessions was on a private line.
     Minute,
-    /// Per started hour of the account's session time.
+    /// Per started hour in which at least one of the account's sessions was on a private line.
     Hour,
-    /// Per started 10^6 bytes of the account's traffic.
+    /// Per started 10^6 bytes of the account's traffic (both ways) on private lines.
     Megabyte,
-    /// Per started 10^9 bytes of the account's traffic.
+    /// Per started 10^9 bytes of the account's traffic (both ways) on private lines.
     Gigabyte,
 }
 
@@ -1656,7 +1661,8 @@ pub(crate) struct ConsolidationFeeEntry {
     /// `"tunnel"` or `"line"`: what the fee is counted by.
     #[serde(default)]
     pub per: ConsolidationBasis,
-    /// Amount per tunnel (or line) used in the period, minor units.
+    /// Amount per started tunnel-hour (or line-hour) of each consolidation subscriber's use in
+    /// the period (see [`ConsolidationBasis`]), minor units.
     #[serde(default, deserialize_with = "units::money")]
     pub amount: i64,
 }

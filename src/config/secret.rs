@@ -13,7 +13,8 @@
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 /// Prefix of the hashed-secret format.
 pub const PBKDF2_SHA256_PREFIX: &str = "pbkdf2-sha256";
@@ -106,14 +107,10 @@ impl Secret {
 
     /// Checks a password received by PAP (RFC 1334 §2.2.1). The comparison takes the same time
     /// wherever the first difference lies, and for cleartext also whatever the lengths, since both
-    /// sides are hashed to 32 bytes before comparing.
+    /// sides are MACed to 32 bytes before the `hmac` crate's constant-time verify compares them.
     pub fn verify_pap(&self, password: &[u8]) -> bool {
         match self {
-            Secret::Cleartext(stored) => {
-                let a: [u8; 32] = Sha256::digest(stored).into();
-                let b: [u8; 32] = Sha256::digest(password).into();
-                constant_time_eq(&a, &b)
-            }
+            Secret::Cleartext(stored) => same_bytes(password, stored),
             Secret::Pbkdf2Sha256 {
                 iterations,
                 salt,
@@ -121,7 +118,7 @@ impl Secret {
             } => {
                 let mut derived = [0u8; 32];
                 pbkdf2_hmac_sha256(password, salt, *iterations, &mut derived);
-                constant_time_eq(&derived, hash)
+                same_bytes(&derived, hash)
             }
         }
     }
@@ -176,69 +173,36 @@ pub fn hash_password(password: &[u8], salt: &[u8], iterations: u32) -> String {
     )
 }
 
-/// Compares two equal-length byte strings without an early exit.
+/// Compares two equal-length byte strings in constant time (`false` when the lengths differ).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= std::hint::black_box(x ^ y);
-    }
-    diff == 0
+    a.len() == b.len() && same_bytes(a, b)
 }
 
-const SHA256_BLOCK: usize = 64;
+/// HMAC-SHA256 (RFC 2104), from the RustCrypto `hmac` crate.
+type HmacSha256 = Hmac<Sha256>;
 
-/// HMAC-SHA256 (RFC 2104) with the padded-key states computed once, so PBKDF2's many iterations
-/// only pay for two compressions each.
-struct HmacSha256 {
-    inner: Sha256,
-    outer: Sha256,
+/// Fixed key of the comparison MACs in [`same_bytes`]; public knowledge, it only separates this
+/// use of HMAC from any other.
+const COMPARE_KEY: &[u8] = b"l2tpagg secret comparison v1";
+
+fn compare_mac(bytes: &[u8]) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(COMPARE_KEY).expect("HMAC takes keys of any length");
+    mac.update(bytes);
+    mac
 }
 
-impl HmacSha256 {
-    fn new(key: &[u8]) -> Self {
-        let mut block = [0u8; SHA256_BLOCK];
-        if key.len() > SHA256_BLOCK {
-            block[..32].copy_from_slice(&Sha256::digest(key));
-        } else {
-            block[..key.len()].copy_from_slice(key);
-        }
-        let ipad: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-        let opad: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-        HmacSha256 {
-            inner: Sha256::new_with_prefix(ipad),
-            outer: Sha256::new_with_prefix(opad),
-        }
-    }
-
-    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut inner = self.inner.clone();
-        for p in parts {
-            inner.update(p);
-        }
-        let mut outer = self.outer.clone();
-        outer.update(inner.finalize());
-        outer.finalize().into()
-    }
+/// Whether `a == b`, in time that depends on neither the contents nor where they first differ,
+/// nor (beyond the hashing of each) on whether the lengths match: both sides are MACed to 32
+/// bytes, and the `hmac` crate's `verify` compares those in constant time.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let expected = compare_mac(b).finalize().into_bytes();
+    compare_mac(a).verify(&expected).is_ok()
 }
 
-/// PBKDF2 (RFC 8018 §5.2) with HMAC-SHA256 as the PRF, filling `out`.
+/// PBKDF2 (RFC 8018 §5.2) with HMAC-SHA256 as the PRF, filling `out`, from the RustCrypto
+/// `pbkdf2` crate. An iteration count of 0 computes one iteration, as RFC 8018 requires c >= 1.
 fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
-    let prf = HmacSha256::new(password);
-    for (block_index, chunk) in out.chunks_mut(32).enumerate() {
-        let counter = (block_index as u32 + 1).to_be_bytes();
-        let mut u = prf.mac(&[salt, &counter]);
-        let mut t = u;
-        for _ in 1..iterations.max(1) {
-            u = prf.mac(&[&u]);
-            for (ti, ui) in t.iter_mut().zip(&u) {
-                *ti ^= ui;
-            }
-        }
-        chunk.copy_from_slice(&t[..chunk.len()]);
-    }
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations.max(1), out);
 }
 
 #[cfg(test)]
@@ -265,12 +229,27 @@ mod tests {
     fn hmac_with_long_key_matches_rfc4231_case6() {
         // RFC 4231 §4.7: a 131-byte key is hashed first.
         let key = [0xaau8; 131];
-        let mac =
-            HmacSha256::new(&key).mac(&[b"Test Using Larger Than Block-Size Key - Hash Key First"]);
+        let mut mac = HmacSha256::new_from_slice(&key).unwrap();
+        mac.update(b"Test Using Larger Than Block-Size Key - Hash Key First");
         assert_eq!(
-            hex::encode(mac),
+            hex::encode(mac.finalize().into_bytes()),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
+    }
+
+    #[test]
+    fn comparisons_see_every_byte_and_the_length() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(constant_time_eq(b"", b""));
+        assert!(same_bytes(b"", b""));
+        assert!(!same_bytes(b"x", b""));
+        // Zero iterations would be an empty PBKDF2; it computes one, as before the crates.
+        let (mut zero, mut one) = ([0u8; 32], [0u8; 32]);
+        pbkdf2_hmac_sha256(b"p", b"saltsalt", 0, &mut zero);
+        pbkdf2_hmac_sha256(b"p", b"saltsalt", 1, &mut one);
+        assert_eq!(zero, one);
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::LedgerError;
 use super::reader::{LedgerReader, ReadSummary};
@@ -33,6 +33,13 @@ use crate::engine::tariff::Tariffs;
 /// Why a billing command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BillingError {
+    /// None of the places the daemon keeps its ledger holds one.
+    #[error(
+        "no ledger directory found (looked for {}): has the daemon run with this configuration, \
+         as this user?",
+        list_paths(.tried)
+    )]
+    NoLedgerDir { tried: Vec<PathBuf> },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error(transparent)]
@@ -68,6 +75,57 @@ pub fn invoice_for_period(
     let mut invoice = compute_invoice(&agg.finish(), tariffs, &table, period)?;
     attach_read_notes(&mut invoice.ledger, reader.summary());
     Ok(invoice)
+}
+
+/// Like [`invoice_for_period`], for callers that know contracts only by name: `contracts_for` is
+/// handed the subscribers with usage in the period (sorted, each once) and returns the contracts
+/// to bill, which must cover at least those it knows. A configuration with generated subscriber
+/// ranges answers with the members it is handed instead of enumerating every member. Subscribers
+/// left without a contract show as unbilled.
+pub fn invoice_for_period_with(
+    dir: &Path,
+    tariffs: &Tariffs,
+    contracts_for: impl FnOnce(&[&str]) -> Contracts,
+    period: &BillingPeriod,
+) -> Result<Invoice, BillingError> {
+    tariffs.validate().map_err(InvoiceError::from)?;
+    let mut reader = LedgerReader::open(dir)?;
+    let mut agg = UsageAggregator::new(period.range());
+    for entry in reader.by_ref() {
+        agg.observe(&entry?.record);
+    }
+    let agg = agg.finish();
+    let mut seen: Vec<&str> = agg.sessions.iter().map(|s| s.subscriber.as_str()).collect();
+    seen.dedup();
+    let contracts = contracts_for(&seen);
+    let table = ContractTable::build(&contracts, tariffs).map_err(InvoiceError::from)?;
+    let mut invoice = compute_invoice(&agg, tariffs, &table, period)?;
+    attach_read_notes(&mut invoice.ledger, reader.summary());
+    Ok(invoice)
+}
+
+/// The first of `candidates` that is a directory: where a reader finds the ledger a daemon
+/// writes, given the daemon's candidates in its order of preference (see
+/// `config::billing_map::ledger_dir_candidates`).
+pub fn find_ledger_dir(candidates: &[PathBuf]) -> Result<PathBuf, BillingError> {
+    candidates
+        .iter()
+        .find(|d| d.is_dir())
+        .cloned()
+        .ok_or_else(|| BillingError::NoLedgerDir {
+            tried: candidates.to_vec(),
+        })
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "nowhere (no candidates)".to_owned();
+    }
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every ledger record of `subscriber` with its sessions summarised.

@@ -110,6 +110,11 @@ pub struct ContractFeeLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountInvoice {
     pub account: String,
+    /// The account's name for people, when the operator configured one
+    /// (`[[billing.accounts]] display_name`). [`compute_invoice`] leaves it `None`: contracts do
+    /// not carry names; `config::billing_map::name_accounts` fills it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// One line per user, sorted by subscriber.
     pub users: Vec<UserLine>,
     pub contract_fee: Option<ContractFeeLine>,
@@ -390,6 +395,7 @@ pub fn compute_invoice(
             .chain(contract_fee.as_ref().map(|c| c.fee)))?;
         accounts.push(AccountInvoice {
             account: account.to_owned(),
+            display_name: None,
             users,
             contract_fee,
             communication_total,

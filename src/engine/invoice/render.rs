@@ -223,8 +223,11 @@ fn account_text(out: &mut String, inv: &Invoice, acct: &AccountInvoice) {
     let money = |m: Money| format_money(m, inv.minor_unit_digits);
     let _ = writeln!(
         out,
-        "Account {} ({} user{}{})",
+        "Account {}{} ({} user{}{})",
         acct.account,
+        acct.display_name
+            .as_ref()
+            .map_or_else(String::new, |n| format!(" {n:?}")),
         acct.users.len(),
         if acct.users.len() == 1 { "" } else { "s" },
         acct.contract_fee
