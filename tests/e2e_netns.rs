@@ -1,9 +1,10 @@
-//! End to end in network namespaces the test creates (issue 4's proof): a subscriber's PPP client
-//! dials in over L2TP to our LAC (dial-in front-end), is authenticated, switched into a tunnel to
-//! our LNS (same process, both roles), gets an address by IPCP and exchanges UDP and ICMP with a
-//! server in another namespace behind the LNS's TUN device; the server sees the subscriber's
-//! assigned address. A spoofed source is dropped and counted; hanging up tears everything down
-//! and the empty tunnel closes after its linger. Needs root.
+//! End to end in network namespaces the test creates (issue 4's proof): a subscriber emulated by
+//! the load generator's library (`loadgen::Dialer`: its own LAC and a PPP client) dials in over
+//! L2TP to our LAC (dial-in front-end), is authenticated, switched into a tunnel to our LNS (same
+//! process, both roles), gets an address by IPCP and exchanges UDP and ICMP with a server in
+//! another namespace behind the LNS's TUN device; the server sees the subscriber's assigned
+//! address. A spoofed source is dropped and counted; logging out tears everything down and the
+//! empty tunnel closes after its linger. Needs root.
 //!
 //! ```text
 //!  ns sub                ns conc (l2tpagg: dial-in → LAC → LNS → TUN)          ns srv
@@ -15,9 +16,10 @@ mod support;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::time::Duration;
 
-use support::{
-    Auth, Daemon, DialinClient, daemon_section, icmp_echo, netns, parse_ipv4, udp_packet,
+use l2tpagg::loadgen::{
+    AuthChoice, Credentials, Dialer, DialerOptions, DownOutcome, TransportOptions,
 };
+use support::{Daemon, daemon_section, icmp_echo, netns, parse_ipv4, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
@@ -129,28 +131,30 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
         .unwrap();
 
     sub.block_on(|| async {
-        let mut client = DialinClient::new(
-            "10.1.0.2:0".parse().unwrap(),
-            "10.1.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
-        let (s, addr) = client
-            .login("user3", "demo", Auth::Chap, T)
+        let mut options = DialerOptions::l2tp("10.1.0.1:1702".parse().unwrap());
+        if let TransportOptions::L2tp(l2tp) = &mut options.transport {
+            l2tp.bind = "10.1.0.2:0".parse().unwrap();
+        }
+        options.setup_timeout = T;
+        let dialer = Dialer::start(options).await.expect("dialer");
+        let mut subscriber = dialer
+            .dial(Credentials::new("user3", "demo").with_auth(AuthChoice::Chap))
             .await
             .expect("user3 gets an address");
+        let addr = subscriber.address();
         assert_eq!(&addr.octets()[..3], &[100, 64, 1]);
 
         // UDP both ways: the server sees the assigned address as the source.
-        client
-            .send_ip(
-                s,
-                &udp_packet(addr, 40000, SERVER, 5555, b"hello from the subscriber"),
-            )
-            .await;
+        subscriber
+            .send_ip(&udp_packet(
+                addr,
+                40000,
+                SERVER,
+                5555,
+                b"hello from the subscriber",
+            ))
+            .await
+            .unwrap();
         let mut buf = [0u8; 1500];
         let (n, from) = server
             .recv_from(&mut buf)
@@ -163,19 +167,23 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
         );
         assert_eq!(from.port(), 40000);
         server.send_to(b"hello from the server", from).unwrap();
-        let reply = client
-            .recv_ip(s, T)
+        let reply = tokio::time::timeout(T, subscriber.recv_ip())
             .await
-            .expect("the reply reaches the subscriber");
+            .expect("the reply reaches the subscriber in time")
+            .expect("the session is up");
         let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
         assert_eq!((src, dst, proto), (SERVER, addr, 17));
         assert_eq!(&payload[8..], b"hello from the server");
 
         // ICMP echo: the server's kernel answers.
-        client
-            .send_ip(s, &icmp_echo(addr, SERVER, 0x4242, 1, b"ping"))
-            .await;
-        let reply = client.recv_ip(s, T).await.expect("echo reply");
+        subscriber
+            .send_ip(&icmp_echo(addr, SERVER, 0x4242, 1, b"ping"))
+            .await
+            .unwrap();
+        let reply = tokio::time::timeout(T, subscriber.recv_ip())
+            .await
+            .expect("echo reply in time")
+            .unwrap();
         let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
         assert_eq!((src, dst, proto), (SERVER, addr, 1));
         assert_eq!(payload[0], 0, "ICMP echo reply");
@@ -184,14 +192,16 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
         // A spoofed source never reaches the server and is counted.
         let spoofed = Ipv4Addr::new(100, 64, 1, 250);
         for _ in 0..3 {
-            client
-                .send_ip(s, &udp_packet(spoofed, 40001, SERVER, 5555, b"spoofed"))
-                .await;
+            subscriber
+                .send_ip(&udp_packet(spoofed, 40001, SERVER, 5555, b"spoofed"))
+                .await
+                .unwrap();
         }
         // A legitimate packet sent after them arrives; the spoofed ones before it did not.
-        client
-            .send_ip(s, &udp_packet(addr, 40000, SERVER, 5555, b"after"))
-            .await;
+        subscriber
+            .send_ip(&udp_packet(addr, 40000, SERVER, 5555, b"after"))
+            .await
+            .unwrap();
         let (n, from) = server
             .recv_from(&mut buf)
             .expect("the legitimate packet arrives");
@@ -211,8 +221,12 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
         let lac_row = rows.iter().find(|r| r["role"] == "lac").expect("LAC row");
         assert!(lac_row["packets_up"].as_u64().unwrap() >= 4, "{lac_row}");
 
-        // The subscriber hangs up: both sessions end, then the empty tunnel closes.
-        client.hangup(s).await;
+        // The subscriber logs out (LCP Terminate, then CDN): both sessions end, then the empty
+        // tunnel closes after its linger.
+        match subscriber.logout().await {
+            Ok(DownOutcome::LoggedOut) => {}
+            other => panic!("logout: {other:?}"),
+        }
         daemon.wait_event("session down", T, |e| {
             e["fields"]["role"] == "lns" && e["fields"]["subscriber"] == "user3"
         });
@@ -227,7 +241,8 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
                     .contains("we sent StopCCN")
         });
         daemon.wait_rows(&["sessions"], T, |r| r.is_empty());
-        client.close_tunnel(T).await;
+        let stats = dialer.close().await.expect("dialer closes cleanly");
+        assert_eq!(stats.up, 1);
     })
     .unwrap();
 
