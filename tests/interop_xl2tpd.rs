@@ -117,15 +117,21 @@ impl Xl2tpd {
         writeln!(f, "{command}").unwrap();
     }
 
-    /// Kills the newest stand-in pppd: xl2tpd then ends that call with a CDN.
-    fn kill_pppd(&self) {
-        let pids = std::fs::read_to_string(self.dir.path().join("pppd.pids")).unwrap_or_default();
-        let pid = pids
-            .lines()
-            .last()
-            .expect("a pppd was started")
-            .trim()
-            .to_owned();
+    /// Kills the `n`th stand-in pppd xl2tpd started (1-based), once it has: xl2tpd then ends
+    /// that call with a CDN.
+    fn kill_pppd(&self, n: usize) {
+        let path = self.dir.path().join("pppd.pids");
+        let pid = wait_for(T, || {
+            let pids = std::fs::read_to_string(&path).unwrap_or_default();
+            pids.lines().nth(n - 1).map(|l| l.trim().to_owned())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "xl2tpd {} never started pppd #{n}:\n{}",
+                self.name,
+                self.log()
+            )
+        });
         let st = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(st.success(), "kill stand-in pppd {pid}");
     }
@@ -213,7 +219,8 @@ fn our_lac_to_xl2tpd_as_lns() {
 
         // Teardown from our side: the subscriber hangs up, our LAC sends CDN (xl2tpd kills its
         // pppd for the call), and the empty tunnel is closed with StopCCN after its linger.
-        client.hangup(s1).await;
+        // (CDN without LCP: nothing behind xl2tpd would answer a Terminate-Request.)
+        client.hang_up(s1).await;
         lac.wait_event("session down", T, |e| e["fields"]["subscriber"] == "user1");
         xl2tpd.wait_log("Terminating pppd");
         let ok = client
@@ -234,7 +241,7 @@ fn our_lac_to_xl2tpd_as_lns() {
             client.drive_until(T, |_| up(&lac, "user2")).await,
             "second call never came up"
         );
-        xl2tpd.kill_pppd();
+        xl2tpd.kill_pppd(2);
         lac.wait_event("session down", T, |e| {
             e["fields"]["subscriber"] == "user2"
                 && e["fields"]["cause"]
@@ -310,7 +317,7 @@ fn xl2tpd_as_lac_to_our_lns() {
     // A call ended from xl2tpd's side: its pppd exits, it sends CDN.
     xl2tpd.control("c ours");
     lns.wait_rows(&["sessions"], T, |r| r.len() == 1);
-    xl2tpd.kill_pppd();
+    xl2tpd.kill_pppd(2);
     lns.wait_event("session down", T, |e| {
         e["fields"]["cause"]
             .as_str()
@@ -386,7 +393,7 @@ fn xl2tpd_as_a_subscribers_lac_to_our_dialin() {
         "{tunnels:?}"
     );
     // xl2tpd ends the call (its pppd exits: CDN), then the tunnel (StopCCN).
-    xl2tpd.kill_pppd();
+    xl2tpd.kill_pppd(1);
     lac.wait_event("session ended before it came up", T, |e| {
         e["fields"]["cause"]
             .as_str()

@@ -712,6 +712,19 @@ impl DialinClient {
             .await;
     }
 
+    /// Hangs up session `s` without LCP (the modem lost power): CDN at once.
+    pub async fn hang_up(&mut self, s: u16) {
+        let now = tokio::time::Instant::now().into_std();
+        if let Some(t) = self.tunnel {
+            let _ =
+                self.endpoint
+                    .close_session(now, t, s, CloseReason::new(CdnResult::LossOfCarrier));
+        }
+        self.dirty.insert(s);
+        self.drive_until(Duration::from_millis(100), |_| false)
+            .await;
+    }
+
     /// Closes the tunnel with StopCCN and waits for the acknowledgement (or `timeout`).
     pub async fn close_tunnel(&mut self, timeout: Duration) {
         let now = tokio::time::Instant::now().into_std();
