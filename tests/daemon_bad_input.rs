@@ -140,14 +140,15 @@ fn malformed_datagrams_and_an_sccrq_flood_are_counted_and_harmless() {
             "the flood drew a reply"
         );
 
-        // Logged, but rate-limited: at most 10 lines per kind per second (plus summaries).
+        // Logged, but rate-limited: at most 10 lines per kind per second, plus a summary of
+        // what was suppressed (a loaded machine may spread the flood over a few seconds).
         let lines = daemon
             .log_events()
             .into_iter()
             .filter(|e| e["fields"]["kind"] == "l2tp.lns.sccrq_not_allowed")
             .count();
         assert!(
-            (1..=12).contains(&lines),
+            (1..=40).contains(&lines),
             "{lines} log lines for 300 refused SCCRQs"
         );
 
