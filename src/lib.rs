@@ -9,6 +9,10 @@
 //! looks the session up in a concurrent map, forwards the packet and bumps atomic counters that the
 //! actor samples.
 //!
+//! `l2tpagg run` is [`runtime::daemon::run_daemon`]: it binds the sockets, creates the TUN device,
+//! builds the [`actor::Actor`] and spawns one receive task per socket
+//! ([`runtime::udp_task`], [`runtime::tun_task`]) around the [`dataplane::sessions::Dataplane`].
+//!
 //! | module        | owns                                                                  | must not touch                 |
 //! |---------------|-----------------------------------------------------------------------|--------------------------------|
 //! | [`wire`]      | L2TP header, AVPs and messages: parse/emit, never panics               | sockets, clock, state          |
@@ -16,10 +20,10 @@
 //! | [`ppp`]       | LCP, PAP, CHAP and IPCP automatons (sans-IO)                           | sockets, tokio, clock          |
 //! | [`pppoe`]     | PPPoE discovery and session codec and automaton (sans-IO)              | sockets, tokio, clock          |
 //! | [`engine`]    | pure decisions: admin table, planner, disconnect conditions, tariffs   | tokio, IO, clock               |
-//! | [`dataplane`] | session map, atomic counters, packet classifier                        | the actor's state              |
+//! | [`dataplane`] | session maps, per-packet relay/termination/TUN forwarding, counters    | the actor's state              |
 //! | [`ledger`]    | the durable usage ledger: append, group commit, recovery               | the network                    |
 //! | [`config`]    | TOML structs, validation into typed config, errors with file:line:col  | IO beyond reading the file     |
-//! | [`actor`]     | the one state actor: run loop, handle, commands; drives every timer    | sockets (it sends through IO)  |
+//! | [`actor`]     | the one state actor: L2TP endpoints, PPP links, planner, pools, ctl    | sockets (it sends through IO)  |
 //! | [`runtime`]   | the only IO: UDP, AF_PACKET, TUN, the clock, signals, systemd, ctl     | protocol decisions             |
 //! | [`ctl`]       | the ctl client and its wire format                                     | the actor's internals          |
 //! | [`loadgen`]   | the subscriber emulator                                                | the daemon's internals         |

@@ -127,13 +127,21 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// `run` is wired (tests/daemon_*.rs run it as a daemon): a configuration `check` rejects makes
+/// it exit 1 with the same messages, before anything is bound.
 #[test]
-fn run_refuses_with_status_2_until_the_daemon_is_wired() {
-    let out = l2tpagg(&["run"]);
-    assert_eq!(out.status.code(), Some(2));
+fn run_refuses_an_invalid_configuration_with_checks_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[lns]\nlisten = [\"1.2.3\"]\n").unwrap();
+    let out = l2tpagg(&["run", "--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.contains("l2tpagg run") && err.contains("not wired yet"),
+        err.contains(&format!(
+            "{}:2:11: lns.listen[0]: invalid address",
+            bad.display()
+        )),
         "{err}"
     );
     assert!(out.stdout.is_empty());

@@ -147,12 +147,12 @@ fn embedded_default_typed_values() {
     assert_eq!(c.l2tp.retransmit_retries, 5);
     assert_eq!(c.l2tp.hello_interval, Duration::from_secs(60));
     assert_eq!(c.l2tp.stopccn_linger, Duration::from_secs(31));
-    assert_eq!(c.l2tp.ack_delay, Duration::from_millis(100));
+    assert_eq!(c.l2tp.ack_delay, Duration::from_millis(10));
     assert_eq!(c.l2tp.vendor_id, 32473);
     assert_eq!(c.l2tp.socket_recv_buffer, 4 << 20);
     assert_eq!(c.ppp.auth, vec![AuthMethod::ChapMd5, AuthMethod::Pap]);
     assert_eq!(c.ppp.mru, 1492);
-    assert_eq!(c.lac.lines[0].capacity, 100_000_000_000);
+    assert_eq!(c.lac.lines[0].capacity, 1_000_000_000_000);
     assert_eq!(c.lac.peers[0].tunnel_capacity, 10_000_000_000);
     assert_eq!(c.lac.peers[0].hold_down, Duration::from_secs(30));
     assert_eq!(c.lac.pppoe.cookie_bucket, Duration::from_secs(30));

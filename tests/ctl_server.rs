@@ -149,7 +149,7 @@ async fn raw(path: &Path, bytes: Vec<u8>) -> String {
 
 fn run_ctl(path: &Path, command: CtlCommand, json: bool) -> (i32, String, String) {
     let args = CtlArgs {
-        socket: path.to_owned(),
+        socket: Some(path.to_owned()),
         timeout: 5,
         json,
         command,

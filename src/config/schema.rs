@@ -356,7 +356,9 @@ fn default_receive_window() -> u16 {
     16
 }
 fn default_ack_delay() -> Duration {
-    Duration::from_millis(100)
+    // The l2tp core's default: enough for the actor's turnaround, short enough that a peer with
+    // a window of 4 is not stalled waiting for acknowledgements.
+    Duration::from_millis(10)
 }
 fn default_retransmit_initial() -> Duration {
     Duration::from_secs(1)

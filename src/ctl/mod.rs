@@ -38,9 +38,12 @@ pub mod exit {
 /// `l2tpagg ctl [--socket PATH] [--timeout SECS] <command> [--json]`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CtlArgs {
-    /// Control socket of the daemon (the config's `ctl.socket` if it changed it).
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET_PATH, global = true)]
-    pub socket: PathBuf,
+    /// Control socket of the daemon (`daemon.ctl_socket` if the config sets one). Default: the
+    /// first that exists of $RUNTIME_DIRECTORY/ctl.sock, /run/l2tpagg/ctl.sock (root),
+    /// $XDG_RUNTIME_DIR/l2tpagg/ctl.sock, /tmp/l2tpagg-UID/ctl.sock, the places a daemon with
+    /// `ctl_socket = "auto"` (the embedded default) binds.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub socket: Option<PathBuf>,
     /// Seconds to wait for the daemon's answer.
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT.as_secs(), global = true)]
     pub timeout: u64,
@@ -106,12 +109,30 @@ impl From<CtlCommand> for Request {
     }
 }
 
+/// The socket `l2tpagg ctl` talks to without `--socket`: the first of the `"auto"` candidates
+/// ([`crate::config::default_ctl_socket_candidates`]) that exists, else the first candidate (so
+/// the error names where a daemon would be).
+pub fn default_socket() -> PathBuf {
+    // The owner of /proc/self is the effective UID (proc(5)).
+    let euid = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(u32::MAX);
+    let candidates = crate::config::default_ctl_socket_candidates(&|k| std::env::var_os(k), euid);
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .or(candidates.first())
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET_PATH))
+}
+
 /// Runs `l2tpagg ctl`: sends the request, prints the response to `out` (table or JSON) and problems
 /// to `err`, and returns the exit code.
 pub fn run(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let request = Request::from(args.command);
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let response = match call(&args.socket, &request, timeout) {
+    let socket = args.socket.unwrap_or_else(default_socket);
+    let response = match call(&socket, &request, timeout) {
         Ok(response) => response,
         Err(e @ CtlClientError::Connect { .. }) => {
             let _ = writeln!(err, "l2tpagg ctl: {e}");

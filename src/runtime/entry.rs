@@ -4,9 +4,8 @@
 //! Owns: the argument structs of `run`, `check`, `loadgen` and `billing`, and their entry points.
 //! Must not touch: parsing of the top-level CLI (main.rs) or the `ctl` subcommand (`crate::ctl::run`).
 //!
-//! `run` is not wired to the daemon yet: the state actor lands in another branch, and the
-//! integrator fills its body. Until then it prints "not wired yet" to stderr and returns
-//! [`EXIT_NOT_WIRED`] rather than pretending to succeed.
+//! Every subcommand is wired: `run` to the daemon (`runtime::daemon`), `loadgen` to the
+//! subscriber emulator, `billing` to the ledger and the invoice engine.
 
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -14,10 +13,6 @@ use std::path::{Path, PathBuf};
 
 use super::logging::LogFormat;
 use crate::engine::invoice::BillingPeriod;
-
-/// Exit status of a subcommand that is not wired to its implementation yet (same as a usage
-/// error: the command cannot be carried out as asked).
-pub const EXIT_NOT_WIRED: i32 = 2;
 
 /// `l2tpagg run`: the daemon in the foreground.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -266,18 +261,54 @@ pub enum BillingCommand {
     },
 }
 
-fn not_wired(what: &str) -> i32 {
-    eprintln!(
-        "l2tpagg {what}: not wired yet: this build has the command line but not the implementation \
-         (the integration branch connects it); nothing was done"
-    );
-    EXIT_NOT_WIRED
-}
-
-/// `l2tpagg run`. Returns the process exit code.
+/// `l2tpagg run`. Returns the process exit code: 0 after a clean shutdown, 1 when the
+/// configuration is invalid or the daemon cannot start (a socket, the control socket).
 pub fn run(args: RunArgs) -> i32 {
-    let _ = args;
-    not_wired("run")
+    let (config, path) = match &args.config {
+        Some(path) => match crate::config::load_file(path) {
+            Ok(c) => (c, Some(path.clone())),
+            Err(errors) => {
+                for warning in &errors.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                eprintln!("{errors}");
+                return 1;
+            }
+        },
+        None => (crate::config::embedded_default(), None),
+    };
+    // --log-format wins; otherwise journald under systemd, else the file's format.
+    let format = args.log_format.or_else(|| {
+        (!super::logging::stderr_is_journal()).then_some(match config.daemon.log_format {
+            crate::config::LogFormat::Text => LogFormat::Text,
+            crate::config::LogFormat::Json => LogFormat::Json,
+        })
+    });
+    if let Err(e) = super::logging::init(format, &config.daemon.log_level) {
+        eprintln!("l2tpagg run: {e}");
+        return 1;
+    }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("l2tpagg")
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return 1;
+        }
+    };
+    match runtime.block_on(super::daemon::run_daemon(config, path)) {
+        Ok(_) => 0,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            1
+        }
+    }
 }
 
 /// `l2tpagg check`. Returns the process exit code.

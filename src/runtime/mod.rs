@@ -20,10 +20,14 @@
 //! | [`ctl_server`]  | [`ctl_server::CtlServer`]: the Unix control socket, one JSON request per connection |
 //! | [`privileges`]  | probes for TUN and AF_PACKET so the daemon can run without them                  |
 //! | [`netns`]       | run code inside a named network namespace from a dedicated thread (tests, tools) |
+//! | [`daemon`]      | the daemon's wiring: sockets, TUN, ctl, actor, tasks, signals, shutdown order    |
+//! | [`udp_task`]    | the receive loop of one L2TP socket: control to the actor, data to the data plane |
+//! | [`tun_task`]    | the receive loop of the TUN device                                               |
 //! | [`entry`]       | one function per CLI subcommand, called by `main.rs`                             |
 
 pub mod clock;
 pub mod ctl_server;
+pub mod daemon;
 pub mod entry;
 pub mod logging;
 pub mod netns;
@@ -33,7 +37,9 @@ pub mod shutdown;
 pub mod signals;
 pub mod systemd;
 pub mod tun;
+pub mod tun_task;
 pub mod udp;
+pub mod udp_task;
 
 use std::io;
 use std::net::SocketAddr;

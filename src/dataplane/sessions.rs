@@ -1,0 +1,841 @@
+//! The session maps and the per-packet forwarding of the data plane.
+//!
+//! Owns: the L2TP session maps (one per L2TP endpoint role, keyed by our tunnel ID and session ID),
+//! the LNS address map (keyed by the subscriber's IPv4 address, for packets read from the TUN
+//! device), the [`L2tpPath`] every session leg sends through, and the per-packet functions the
+//! socket tasks call ([`Dataplane::l2tp_ingress`], [`Dataplane::tun_ingress`]). Must not touch: the
+//! actor's tables or any protocol state machine; the actor inserts, replaces and removes entries,
+//! the socket tasks only read them.
+//!
+//! # The forward path
+//! A socket task receives a datagram into a buffer that leaves [`HEADROOM`] bytes free in front,
+//! classifies it with [`crate::wire::data::classify`] and hands data messages to
+//! [`Dataplane::l2tp_ingress`]: one map lookup, a peer-address check, atomic counter bumps, and
+//! then either a relay (the new L2TP header is written in place in front of the untouched PPP frame,
+//! so nothing is copied or allocated), a write of the IPv4 packet to the TUN device, or the answer
+//! "give this frame to the actor" (sessions still negotiating, and PPP control frames of established
+//! LNS sessions). Packets read from the TUN device go through [`Dataplane::tun_ingress`]: one lookup
+//! by destination address and an in-place encapsulation. Entries are immutable: the actor replaces
+//! a session's entry (sharing its counters) when the session changes state, so a packet never sees
+//! half an update.
+//!
+//! # Directions
+//! Counters are kept from the subscriber's point of view ([`Direction`]): on the LNS, frames from
+//! the L2TP session are [`Direction::FromSubscriber`] and packets from the TUN are
+//! [`Direction::ToSubscriber`]; on the LAC, the access leg (dial-in session) carries
+//! `FromSubscriber` and the leg toward the LNS carries `ToSubscriber`. Byte counts are IP packet
+//! lengths for terminated sessions and PPP frame lengths for relayed ones.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
+
+use dashmap::DashMap;
+
+use super::classifier::Ipv4Summary;
+use super::counters::{CoarseClock, Direction, SessionCounters};
+use crate::ppp::frame::{HDLC_ADDRESS, HDLC_CONTROL};
+use crate::wire::data::{DataHeaderOptions, header_len, write_header};
+
+/// Bytes a socket task leaves free in front of every received datagram or TUN packet: the largest
+/// L2TP data header we write (Length, Ns/Nr: 12 bytes) plus `FF 03 00 21` in front of an IPv4
+/// packet, rounded up.
+pub const HEADROOM: usize = 32;
+
+/// Largest datagram or packet a socket task handles (a UDP payload cannot be larger).
+pub const MAX_DATAGRAM: usize = 65_535;
+
+/// The `FF 03 00 21` in front of an IPv4 packet carried over L2TP (RFC 2661 §2: HDLC address and
+/// control, then the PPP Protocol field, RFC 1661 §2).
+const IPV4_OVER_L2TP: [u8; 4] = [HDLC_ADDRESS, HDLC_CONTROL, 0x00, 0x21];
+
+/// Where a datagram goes out: implemented by the runtime's UDP endpoint; tests use an in-memory
+/// sink. Sends never wait: a full socket buffer is an error the caller counts.
+pub trait DatagramSink: Send + Sync + 'static {
+    /// Sends `payload` to `remote`, from `source` when given (a wildcard-bound socket must answer
+    /// from the address the peer talks to). Fails with `WouldBlock` when the buffer is full.
+    fn try_send_datagram(
+        &self,
+        payload: &[u8],
+        remote: SocketAddr,
+        source: Option<IpAddr>,
+    ) -> io::Result<usize>;
+
+    /// The address the socket is bound to.
+    fn local_addr(&self) -> SocketAddr;
+}
+
+/// Where IP packets toward the network go: the LNS's TUN device (or a test sink).
+pub trait PacketSink: Send + Sync + 'static {
+    /// Writes one IPv4 packet; fails with `WouldBlock` when the device queue is full.
+    fn try_send_packet(&self, packet: &[u8]) -> io::Result<usize>;
+}
+
+/// Where PPP frames of a subscriber go when the subscriber is not reached over L2TP (the library
+/// access used by tests today, PPPoE later). Frames start at the Protocol field or at `FF 03`.
+pub trait FrameSink: Send + Sync + 'static {
+    /// Delivers one PPP frame; fails with `WouldBlock` when the receiver is full.
+    fn try_send_frame(&self, frame: &[u8]) -> io::Result<()>;
+}
+
+/// One direction of one L2TP session: the socket, the peer's address and its IDs. Shared by the
+/// data plane (relays, TUN traffic) and the actor (PPP control frames), so both number data
+/// messages from the same counter when the peer asked for sequencing (RFC 2661 §5.4).
+pub struct L2tpPath {
+    sink: Arc<dyn DatagramSink>,
+    source: Option<IpAddr>,
+    remote: SocketAddr,
+    peer_tunnel_id: u16,
+    peer_session_id: u16,
+    sequencing: bool,
+    next_ns: AtomicU16,
+}
+
+impl std::fmt::Debug for L2tpPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L2tpPath")
+            .field("local", &self.sink.local_addr())
+            .field("source", &self.source)
+            .field("remote", &self.remote)
+            .field("peer_tunnel_id", &self.peer_tunnel_id)
+            .field("peer_session_id", &self.peer_session_id)
+            .field("sequencing", &self.sequencing)
+            .finish()
+    }
+}
+
+impl L2tpPath {
+    /// A path sending through `sink` (from `source` if the socket is bound to a wildcard address)
+    /// to `remote`, with the peer's tunnel and session IDs in every header. `sequencing`: the peer
+    /// required sequence numbers on data messages (RFC 2661 §5.4, Sequencing Required AVP).
+    pub fn new(
+        sink: Arc<dyn DatagramSink>,
+        source: Option<IpAddr>,
+        remote: SocketAddr,
+        peer_tunnel_id: u16,
+        peer_session_id: u16,
+        sequencing: bool,
+    ) -> Self {
+        Self {
+            sink,
+            source,
+            remote,
+            peer_tunnel_id,
+            peer_session_id,
+            sequencing,
+            next_ns: AtomicU16::new(0),
+        }
+    }
+
+    /// The peer's address.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// The peer's tunnel ID.
+    pub fn peer_tunnel_id(&self) -> u16 {
+        self.peer_tunnel_id
+    }
+
+    /// The peer's session ID.
+    pub fn peer_session_id(&self) -> u16 {
+        self.peer_session_id
+    }
+
+    fn options(&self) -> DataHeaderOptions {
+        DataHeaderOptions {
+            with_length: false,
+            // RFC 2661 §5.4: "Ns ... incremented by one for each data message sent" when the peer
+            // requires sequencing; without it, no sequence numbers (§5.4: MAY be omitted).
+            ns: self.sequencing.then(|| self.next_ns.fetch_add(1, Relaxed)),
+            priority: false,
+        }
+    }
+
+    /// Sends the PPP frame in `buf[frame]`, writing the data header in place right in front of it.
+    /// `frame.start` must leave room for the header ([`HEADROOM`] always does). No allocation.
+    pub fn send_in_place(&self, buf: &mut [u8], frame: Range<usize>) -> io::Result<usize> {
+        let opts = self.options();
+        let hlen = header_len(opts);
+        let Some(start) = frame.start.checked_sub(hlen) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no headroom for the L2TP header",
+            ));
+        };
+        let len = frame.len();
+        write_header(
+            &mut buf[start..frame.start],
+            self.peer_tunnel_id,
+            self.peer_session_id,
+            len,
+            opts,
+        )
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        self.sink
+            .try_send_datagram(&buf[start..frame.end], self.remote, self.source)
+    }
+
+    /// Sends one PPP frame (control traffic from the actor). Allocates one buffer; the actor's
+    /// frames are few.
+    pub fn send_frame(&self, frame: &[u8]) -> io::Result<usize> {
+        let mut buf = vec![0u8; HEADROOM + frame.len()];
+        buf[HEADROOM..].copy_from_slice(frame);
+        self.send_in_place(&mut buf, HEADROOM..HEADROOM + frame.len())
+    }
+}
+
+/// What the data plane does with a frame arriving on a session leg.
+#[derive(Clone)]
+pub enum Action {
+    /// The session is still negotiating (or the subscriber's PPP is being proxied): every frame
+    /// goes to the actor.
+    Actor,
+    /// Relay the frame untouched to another L2TP leg (LAC: dial-in session to LNS session and
+    /// back).
+    Relay(Arc<L2tpPath>),
+    /// Relay the frame untouched to a non-L2TP access (library access, PPPoE).
+    Deliver(Arc<dyn FrameSink>),
+    /// LNS termination: IPv4 whose source is `address` goes to the TUN device; other protocols go
+    /// to the actor; IPv4 from any other source is dropped (anti-spoofing).
+    Terminate {
+        /// The address IPCP assigned to the subscriber.
+        address: Ipv4Addr,
+    },
+}
+
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Actor => f.write_str("Actor"),
+            Action::Relay(p) => f.debug_tuple("Relay").field(p).finish(),
+            Action::Deliver(_) => f.write_str("Deliver"),
+            Action::Terminate { address } => f
+                .debug_struct("Terminate")
+                .field("address", address)
+                .finish(),
+        }
+    }
+}
+
+/// One session leg in an L2TP session map.
+#[derive(Debug)]
+pub struct SessionEntry {
+    /// The only address data for this leg may come from (the tunnel's peer, RFC 2661 §8.1 keeps it
+    /// fixed once the tunnel is up).
+    pub peer: SocketAddr,
+    /// The session's counters, shared by its legs and read by the actor.
+    pub counters: Arc<SessionCounters>,
+    /// The direction, seen from the subscriber, of traffic arriving on this leg.
+    pub inbound: Direction,
+    /// What to do with its frames.
+    pub action: Action,
+}
+
+/// An LNS subscriber address reachable through the TUN device.
+#[derive(Debug)]
+pub struct TunRoute {
+    /// The L2TP session toward the subscriber.
+    pub path: Arc<L2tpPath>,
+    /// Its counters.
+    pub counters: Arc<SessionCounters>,
+}
+
+/// Packs (tunnel ID, session ID) into one map key.
+#[inline]
+pub fn session_key(tunnel: u16, session: u16) -> u32 {
+    (u32::from(tunnel) << 16) | u32::from(session)
+}
+
+/// The session legs of one L2TP endpoint, keyed by [`session_key`] of our IDs.
+pub type L2tpSessionMap = DashMap<u32, Arc<SessionEntry>>;
+
+/// Why the data plane dropped a packet. Counted per kind; the socket task logs them rate-limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropKind {
+    /// A data message for a (tunnel, session) the map does not hold.
+    UnknownSession,
+    /// A data message for a known session from an address that is not the tunnel's peer.
+    WrongPeer,
+    /// An LNS subscriber sent IPv4 from an address that is not its own.
+    SpoofedSource,
+    /// An IPv4 packet that does not parse.
+    MalformedIpv4,
+    /// A PPP frame whose Protocol field is unreadable.
+    MalformedPpp,
+    /// No TUN device (missing privilege): IP cannot leave the LNS.
+    NoTun,
+    /// A packet from the TUN device for an address no session holds.
+    NoRoute,
+    /// A packet from the TUN device that is not IPv4 (the kernel's own IPv6 chatter).
+    TunNotIpv4,
+    /// The socket's or device's buffer was full.
+    BufferFull,
+    /// The send failed for another reason.
+    SendFailed,
+}
+
+impl DropKind {
+    /// Every kind, in counter order.
+    pub const ALL: [DropKind; 10] = [
+        DropKind::UnknownSession,
+        DropKind::WrongPeer,
+        DropKind::SpoofedSource,
+        DropKind::MalformedIpv4,
+        DropKind::MalformedPpp,
+        DropKind::NoTun,
+        DropKind::NoRoute,
+        DropKind::TunNotIpv4,
+        DropKind::BufferFull,
+        DropKind::SendFailed,
+    ];
+
+    /// The counter name shown by `ctl status` and used as the rate-limited log kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            DropKind::UnknownSession => "data.unknown_session",
+            DropKind::WrongPeer => "data.wrong_peer_address",
+            DropKind::SpoofedSource => "data.spoofed_source",
+            DropKind::MalformedIpv4 => "data.malformed_ipv4",
+            DropKind::MalformedPpp => "data.malformed_ppp",
+            DropKind::NoTun => "data.no_tun_device",
+            DropKind::NoRoute => "data.no_route",
+            DropKind::TunNotIpv4 => "data.tun_not_ipv4",
+            DropKind::BufferFull => "data.send_buffer_full",
+            DropKind::SendFailed => "data.send_failed",
+        }
+    }
+}
+
+/// What [`Dataplane::l2tp_ingress`] did with a data message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingress {
+    /// Forwarded (relayed or written to the TUN device).
+    Forwarded,
+    /// Give `buf[frame]` to the actor: a frame of session (tunnel, session) that the data plane
+    /// does not forward itself.
+    ToActor {
+        /// Our tunnel ID.
+        tunnel: u16,
+        /// Our session ID.
+        session: u16,
+        /// The PPP frame inside the buffer.
+        frame: Range<usize>,
+    },
+    /// Dropped and counted.
+    Dropped(DropKind),
+}
+
+/// Forwarding counters: packets forwarded, and drops per [`DropKind`].
+#[derive(Debug, Default)]
+pub struct DataplaneStats {
+    forwarded: AtomicU64,
+    drops: [AtomicU64; DropKind::ALL.len()],
+}
+
+impl DataplaneStats {
+    fn drop(&self, why: DropKind) -> DropKind {
+        self.drops[why as usize].fetch_add(1, Relaxed);
+        why
+    }
+
+    /// Packets forwarded without the actor.
+    pub fn forwarded(&self) -> u64 {
+        self.forwarded.load(Relaxed)
+    }
+
+    /// Drops of one kind.
+    pub fn dropped(&self, why: DropKind) -> u64 {
+        self.drops[why as usize].load(Relaxed)
+    }
+
+    /// Every non-zero drop counter with its name.
+    pub fn drops(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        DropKind::ALL
+            .into_iter()
+            .map(|d| (d.kind(), self.dropped(d)))
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
+/// The data plane: every session map, the TUN device and the coarse clock. One per daemon, shared
+/// (`Arc`) by the socket tasks, the TUN task and the actor.
+pub struct Dataplane {
+    /// Sessions of the LNS endpoint (tunnels from LACs).
+    pub lns: L2tpSessionMap,
+    /// Sessions of the LAC endpoint (our tunnels toward LNS peers).
+    pub lac: L2tpSessionMap,
+    /// Sessions of the dial-in front-end (tunnels from subscribers' LACs).
+    pub dialin: L2tpSessionMap,
+    /// LNS subscriber addresses.
+    pub routes: DashMap<Ipv4Addr, Arc<TunRoute>>,
+    tun: std::sync::OnceLock<Arc<dyn PacketSink>>,
+    clock: Arc<CoarseClock>,
+    stats: DataplaneStats,
+}
+
+impl std::fmt::Debug for Dataplane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataplane")
+            .field("lns", &self.lns.len())
+            .field("lac", &self.lac.len())
+            .field("dialin", &self.dialin.len())
+            .field("routes", &self.routes.len())
+            .field("tun", &self.tun.get().is_some())
+            .finish()
+    }
+}
+
+impl Dataplane {
+    /// An empty data plane stamping activity from `clock`.
+    pub fn new(clock: Arc<CoarseClock>) -> Self {
+        Self {
+            lns: DashMap::new(),
+            lac: DashMap::new(),
+            dialin: DashMap::new(),
+            routes: DashMap::new(),
+            tun: std::sync::OnceLock::new(),
+            clock,
+            stats: DataplaneStats::default(),
+        }
+    }
+
+    /// Attaches the TUN device (once; later calls are ignored and return false).
+    pub fn set_tun(&self, tun: Arc<dyn PacketSink>) -> bool {
+        self.tun.set(tun).is_ok()
+    }
+
+    /// Whether a TUN device is attached.
+    pub fn has_tun(&self) -> bool {
+        self.tun.get().is_some()
+    }
+
+    /// The forwarding counters.
+    pub fn stats(&self) -> &DataplaneStats {
+        &self.stats
+    }
+
+    /// The coarse clock activity stamps come from.
+    pub fn clock(&self) -> &Arc<CoarseClock> {
+        &self.clock
+    }
+
+    fn sent(&self, r: io::Result<usize>) -> Ingress {
+        match r {
+            Ok(_) => {
+                self.stats.forwarded.fetch_add(1, Relaxed);
+                Ingress::Forwarded
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Ingress::Dropped(self.stats.drop(DropKind::BufferFull))
+            }
+            Err(_) => Ingress::Dropped(self.stats.drop(DropKind::SendFailed)),
+        }
+    }
+
+    /// Counts a drop decided by the caller (e.g. an unreadable TUN packet) and returns it.
+    pub fn count_drop(&self, why: DropKind) -> DropKind {
+        self.stats.drop(why)
+    }
+
+    /// Handles one L2TP data message of `map`: the whole datagram is `buf[..]`, its PPP frame
+    /// `buf[frame]` (from [`crate::wire::data::classify`]); `frame.start` must be at least
+    /// [`HEADROOM`] so a relay can write its header in place. `remote` is the sender.
+    pub fn l2tp_ingress(
+        &self,
+        map: &L2tpSessionMap,
+        tunnel: u16,
+        session: u16,
+        remote: SocketAddr,
+        buf: &mut [u8],
+        frame: Range<usize>,
+    ) -> Ingress {
+        let Some(entry) = map.get(&session_key(tunnel, session)) else {
+            return Ingress::Dropped(self.stats.drop(DropKind::UnknownSession));
+        };
+        if entry.peer != remote {
+            return Ingress::Dropped(self.stats.drop(DropKind::WrongPeer));
+        }
+        match &entry.action {
+            Action::Actor => Ingress::ToActor {
+                tunnel,
+                session,
+                frame,
+            },
+            Action::Relay(path) => {
+                entry
+                    .counters
+                    .record(entry.inbound, frame.len() as u64, self.clock.now());
+                let r = path.send_in_place(buf, frame);
+                self.sent(r)
+            }
+            Action::Deliver(sink) => {
+                entry
+                    .counters
+                    .record(entry.inbound, frame.len() as u64, self.clock.now());
+                let r = sink
+                    .try_send_frame(&buf[frame.clone()])
+                    .map(|()| frame.len());
+                self.sent(r)
+            }
+            Action::Terminate { address } => {
+                let Some(ip) = ipv4_payload(&buf[frame.clone()]) else {
+                    // Control protocols (LCP echo, IPCP renegotiation) and anything the engine
+                    // must Protocol-Reject go to the actor.
+                    return Ingress::ToActor {
+                        tunnel,
+                        session,
+                        frame,
+                    };
+                };
+                let ip = frame.start + ip.start..frame.start + ip.end;
+                self.terminate_ipv4(*address, &entry.counters, &buf[ip])
+            }
+        }
+    }
+
+    /// Sends an IPv4 packet of an LNS subscriber whose address is `address` to the TUN device,
+    /// after checking that it comes from that address (anti-spoofing). Used per packet by
+    /// [`Self::l2tp_ingress`] and by the actor for the rare IPv4 frame that reaches it while a
+    /// session switches to forwarding.
+    pub fn terminate_ipv4(
+        &self,
+        address: Ipv4Addr,
+        counters: &SessionCounters,
+        packet: &[u8],
+    ) -> Ingress {
+        let summary = match Ipv4Summary::parse(packet) {
+            Ok(s) => s,
+            Err(_) => return Ingress::Dropped(self.stats.drop(DropKind::MalformedIpv4)),
+        };
+        if summary.source != address {
+            return Ingress::Dropped(self.stats.drop(DropKind::SpoofedSource));
+        }
+        let Some(tun) = self.tun.get() else {
+            return Ingress::Dropped(self.stats.drop(DropKind::NoTun));
+        };
+        counters.record(
+            Direction::FromSubscriber,
+            packet.len() as u64,
+            self.clock.now(),
+        );
+        let r = tun.try_send_packet(packet);
+        self.sent(r)
+    }
+
+    /// Handles one IPv4 packet read from the TUN device at `buf[packet]`; `packet.start` must be
+    /// at least [`HEADROOM`]. Looks the destination up and sends it to the subscriber's session.
+    pub fn tun_ingress(&self, buf: &mut [u8], packet: Range<usize>) -> Ingress {
+        if buf.get(packet.start).is_some_and(|b| b >> 4 != 4) {
+            return Ingress::Dropped(self.stats.drop(DropKind::TunNotIpv4));
+        }
+        let destination = match Ipv4Summary::parse(&buf[packet.clone()]) {
+            Ok(s) => s.destination,
+            Err(_) => return Ingress::Dropped(self.stats.drop(DropKind::MalformedIpv4)),
+        };
+        let Some(route) = self.routes.get(&destination) else {
+            return Ingress::Dropped(self.stats.drop(DropKind::NoRoute));
+        };
+        route.counters.record(
+            Direction::ToSubscriber,
+            packet.len() as u64,
+            self.clock.now(),
+        );
+        let start = packet.start - IPV4_OVER_L2TP.len();
+        buf[start..packet.start].copy_from_slice(&IPV4_OVER_L2TP);
+        let r = route.path.send_in_place(buf, start..packet.end);
+        self.sent(r)
+    }
+}
+
+/// The IPv4 packet inside a PPP frame (with or without `FF 03`, with a one- or two-octet Protocol
+/// field), as a range of the frame; `None` for any other protocol or an unreadable frame.
+#[inline]
+fn ipv4_payload(frame: &[u8]) -> Option<Range<usize>> {
+    let at = if frame.starts_with(&[HDLC_ADDRESS, HDLC_CONTROL]) {
+        2
+    } else {
+        0
+    };
+    match frame.get(at..)? {
+        // RFC 1661 §6.5: a compressed Protocol field is the single odd octet 0x21.
+        [0x21, ..] => Some(at + 1..frame.len()),
+        [0x00, 0x21, ..] => Some(at + 2..frame.len()),
+        _ => None,
+    }
+}
+
+/// Whether a PPP frame carries IPv4 (with or without `FF 03`, compressed Protocol field or not).
+pub fn is_ipv4_frame(frame: &[u8]) -> bool {
+    ipv4_payload(frame).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::data::{Kind, classify};
+    use std::sync::Mutex;
+
+    type Sent = (Vec<u8>, SocketAddr, Option<IpAddr>);
+
+    #[derive(Default)]
+    struct Capture {
+        sent: Mutex<Vec<Sent>>,
+        full: std::sync::atomic::AtomicBool,
+    }
+
+    impl DatagramSink for Capture {
+        fn try_send_datagram(
+            &self,
+            payload: &[u8],
+            remote: SocketAddr,
+            source: Option<IpAddr>,
+        ) -> io::Result<usize> {
+            if self.full.load(Relaxed) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.sent
+                .lock()
+                .unwrap()
+                .push((payload.to_vec(), remote, source));
+            Ok(payload.len())
+        }
+        fn local_addr(&self) -> SocketAddr {
+            "127.0.0.1:1701".parse().unwrap()
+        }
+    }
+
+    #[derive(Default)]
+    struct Tun(Mutex<Vec<Vec<u8>>>);
+    impl PacketSink for Tun {
+        fn try_send_packet(&self, packet: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().push(packet.to_vec());
+            Ok(packet.len())
+        }
+    }
+
+    fn ipv4(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+        let mut p = vec![0u8; 28];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&28u16.to_be_bytes());
+        p[8] = 64;
+        p[9] = 17;
+        p[12..16].copy_from_slice(&src.octets());
+        p[16..20].copy_from_slice(&dst.octets());
+        p
+    }
+
+    fn datagram(tunnel: u16, session: u16, frame: &[u8]) -> (Vec<u8>, Range<usize>) {
+        let mut buf = vec![0u8; HEADROOM];
+        buf.extend_from_slice(&[0x00, 0x02]);
+        buf.extend_from_slice(&tunnel.to_be_bytes());
+        buf.extend_from_slice(&session.to_be_bytes());
+        buf.extend_from_slice(frame);
+        let Kind::Data { payload, .. } = classify(&buf[HEADROOM..]).unwrap() else {
+            panic!("data")
+        };
+        (buf, HEADROOM + payload.start..HEADROOM + payload.end)
+    }
+
+    const PEER: &str = "192.0.2.1:1701";
+    const SUB: Ipv4Addr = Ipv4Addr::new(100, 64, 1, 2);
+    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
+
+    fn plane() -> (Dataplane, Arc<Capture>, Arc<Tun>) {
+        let clock = Arc::new(CoarseClock::new(crate::runtime::clock::test_epoch()));
+        let dp = Dataplane::new(clock);
+        let tun = Arc::new(Tun::default());
+        assert!(dp.set_tun(tun.clone()));
+        (dp, Arc::new(Capture::default()), tun)
+    }
+
+    #[test]
+    fn relay_rewrites_ids_in_place_and_keeps_the_frame() {
+        let (dp, sink, _) = plane();
+        let counters = Arc::new(SessionCounters::new());
+        let path = Arc::new(L2tpPath::new(
+            sink.clone(),
+            None,
+            "198.51.100.9:1701".parse().unwrap(),
+            0x1111,
+            0x2222,
+            false,
+        ));
+        dp.dialin.insert(
+            session_key(5, 6),
+            Arc::new(SessionEntry {
+                peer: PEER.parse().unwrap(),
+                counters: counters.clone(),
+                inbound: Direction::FromSubscriber,
+                action: Action::Relay(path),
+            }),
+        );
+        let frame = [0xff, 0x03, 0xc0, 0x21, 0x09, 0x01, 0x00, 0x08, 1, 2, 3, 4];
+        let (mut buf, range) = datagram(5, 6, &frame);
+        let out = dp.l2tp_ingress(&dp.dialin, 5, 6, PEER.parse().unwrap(), &mut buf, range);
+        assert_eq!(out, Ingress::Forwarded);
+        let sent = sink.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        let (bytes, remote, _) = &sent[0];
+        assert_eq!(*remote, "198.51.100.9:1701".parse().unwrap());
+        assert_eq!(&bytes[..6], &[0x00, 0x02, 0x11, 0x11, 0x22, 0x22]);
+        assert_eq!(&bytes[6..], &frame);
+        assert_eq!(counters.packets(Direction::FromSubscriber, false), 1);
+        assert_eq!(
+            counters.bytes(Direction::FromSubscriber, false),
+            frame.len() as u64
+        );
+    }
+
+    #[test]
+    fn sequencing_numbers_every_message_from_one_counter() {
+        let (_, sink, _) = plane();
+        let path = L2tpPath::new(sink.clone(), None, PEER.parse().unwrap(), 1, 2, true);
+        path.send_frame(&[0xff, 0x03, 0xc0, 0x21]).unwrap();
+        path.send_frame(&[0xff, 0x03, 0xc0, 0x21]).unwrap();
+        let sent = sink.sent.lock().unwrap();
+        let ns: Vec<Option<u16>> = sent
+            .iter()
+            .map(|(b, _, _)| match classify(b).unwrap() {
+                Kind::Data { ns, .. } => ns,
+                Kind::Control { .. } => None,
+            })
+            .collect();
+        assert_eq!(ns, vec![Some(0), Some(1)]);
+    }
+
+    #[test]
+    fn terminate_checks_the_source_and_writes_to_the_tun() {
+        let (dp, _, tun) = plane();
+        let counters = Arc::new(SessionCounters::new());
+        dp.lns.insert(
+            session_key(7, 8),
+            Arc::new(SessionEntry {
+                peer: PEER.parse().unwrap(),
+                counters: counters.clone(),
+                inbound: Direction::FromSubscriber,
+                action: Action::Terminate { address: SUB },
+            }),
+        );
+        let peer: SocketAddr = PEER.parse().unwrap();
+        // Good source, with and without FF 03 and with a compressed protocol field.
+        for prefix in [&[0xff, 0x03, 0x00, 0x21][..], &[0x00, 0x21], &[0x21]] {
+            let mut frame = prefix.to_vec();
+            frame.extend_from_slice(&ipv4(SUB, SERVER));
+            let (mut buf, range) = datagram(7, 8, &frame);
+            assert_eq!(
+                dp.l2tp_ingress(&dp.lns, 7, 8, peer, &mut buf, range),
+                Ingress::Forwarded
+            );
+        }
+        assert_eq!(tun.0.lock().unwrap().len(), 3);
+        assert_eq!(tun.0.lock().unwrap()[0], ipv4(SUB, SERVER));
+        // Spoofed source: dropped, counted, not written.
+        let mut frame = vec![0xff, 0x03, 0x00, 0x21];
+        frame.extend_from_slice(&ipv4(Ipv4Addr::new(100, 64, 1, 99), SERVER));
+        let (mut buf, range) = datagram(7, 8, &frame);
+        assert_eq!(
+            dp.l2tp_ingress(&dp.lns, 7, 8, peer, &mut buf, range),
+            Ingress::Dropped(DropKind::SpoofedSource)
+        );
+        assert_eq!(dp.stats().dropped(DropKind::SpoofedSource), 1);
+        assert_eq!(tun.0.lock().unwrap().len(), 3);
+        // LCP goes to the actor.
+        let (mut buf, range) = datagram(7, 8, &[0xff, 0x03, 0xc0, 0x21, 9, 1, 0, 4]);
+        assert!(matches!(
+            dp.l2tp_ingress(&dp.lns, 7, 8, peer, &mut buf, range),
+            Ingress::ToActor {
+                tunnel: 7,
+                session: 8,
+                ..
+            }
+        ));
+        // Wrong peer and unknown session.
+        let (mut buf, range) = datagram(7, 8, &frame);
+        assert_eq!(
+            dp.l2tp_ingress(
+                &dp.lns,
+                7,
+                8,
+                "192.0.2.2:1701".parse().unwrap(),
+                &mut buf,
+                range.clone()
+            ),
+            Ingress::Dropped(DropKind::WrongPeer)
+        );
+        assert_eq!(
+            dp.l2tp_ingress(&dp.lns, 7, 9, peer, &mut buf, range),
+            Ingress::Dropped(DropKind::UnknownSession)
+        );
+        assert_eq!(counters.packets(Direction::FromSubscriber, false), 3);
+    }
+
+    #[test]
+    fn tun_packets_are_encapsulated_toward_their_session() {
+        let (dp, sink, _) = plane();
+        let counters = Arc::new(SessionCounters::new());
+        dp.routes.insert(
+            SUB,
+            Arc::new(TunRoute {
+                path: Arc::new(L2tpPath::new(
+                    sink.clone(),
+                    Some("127.0.0.1".parse().unwrap()),
+                    PEER.parse().unwrap(),
+                    3,
+                    4,
+                    false,
+                )),
+                counters: counters.clone(),
+            }),
+        );
+        let packet = ipv4(SERVER, SUB);
+        let mut buf = vec![0u8; HEADROOM];
+        buf.extend_from_slice(&packet);
+        let end = buf.len();
+        assert_eq!(dp.tun_ingress(&mut buf, HEADROOM..end), Ingress::Forwarded);
+        let sent = sink.sent.lock().unwrap();
+        let (bytes, _, source) = &sent[0];
+        assert_eq!(*source, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(&bytes[..10], &[0, 2, 0, 3, 0, 4, 0xff, 0x03, 0x00, 0x21]);
+        assert_eq!(&bytes[10..], &packet[..]);
+        assert_eq!(counters.packets(Direction::ToSubscriber, false), 1);
+        drop(sent);
+        let mut buf = vec![0u8; HEADROOM];
+        buf.extend_from_slice(&ipv4(SERVER, Ipv4Addr::new(100, 64, 9, 9)));
+        let end = buf.len();
+        assert_eq!(
+            dp.tun_ingress(&mut buf, HEADROOM..end),
+            Ingress::Dropped(DropKind::NoRoute)
+        );
+    }
+
+    #[test]
+    fn a_full_socket_is_counted_not_awaited() {
+        let (dp, sink, _) = plane();
+        sink.full.store(true, Relaxed);
+        dp.routes.insert(
+            SUB,
+            Arc::new(TunRoute {
+                path: Arc::new(L2tpPath::new(
+                    sink.clone(),
+                    None,
+                    PEER.parse().unwrap(),
+                    3,
+                    4,
+                    false,
+                )),
+                counters: Arc::new(SessionCounters::new()),
+            }),
+        );
+        let mut buf = vec![0u8; HEADROOM];
+        buf.extend_from_slice(&ipv4(SERVER, SUB));
+        let end = buf.len();
+        assert_eq!(
+            dp.tun_ingress(&mut buf, HEADROOM..end),
+            Ingress::Dropped(DropKind::BufferFull)
+        );
+        assert_eq!(dp.stats().dropped(DropKind::BufferFull), 1);
+    }
+}

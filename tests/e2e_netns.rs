@@ -1,0 +1,257 @@
+//! End to end in network namespaces the test creates (issue 4's proof): a subscriber emulated by
+//! the load generator's library (`loadgen::Dialer`: its own LAC and a PPP client) dials in over
+//! L2TP to our LAC (dial-in front-end), is authenticated, switched into a tunnel to our LNS (same
+//! process, both roles), gets an address by IPCP and exchanges UDP and ICMP with a server in
+//! another namespace behind the LNS's TUN device; the server sees the subscriber's assigned
+//! address. A spoofed source is dropped and counted; logging out tears everything down and the
+//! empty tunnel closes after its linger. Needs root.
+//!
+//! ```text
+//!  ns sub                ns conc (l2tpagg: dial-in → LAC → LNS → TUN)          ns srv
+//!  10.1.0.2 ──veth── 10.1.0.1:1702 ... 127.0.0.1:1701 ... l2tpe0 ... 10.2.0.1 ──veth── 10.2.0.2
+//! ```
+
+mod support;
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::time::Duration;
+
+use l2tpagg::loadgen::{
+    AuthChoice, Credentials, Dialer, DialerOptions, DownOutcome, TransportOptions,
+};
+use support::{Daemon, daemon_section, icmp_echo, netns, parse_ipv4, udp_packet};
+
+const T: Duration = Duration::from_secs(15);
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
+
+fn config() -> String {
+    format!(
+        "{daemon}\n\
+         [lns]\nlisten = [\"127.0.0.1:1701\"]\nlocal_address = \"100.64.0.1\"\n\
+         [lns.tun]\nname = \"l2tpe0\"\n\
+         [[lns.peers]]\nname = \"self\"\naddress = \"127.0.0.1\"\n\
+         [[lns.pools]]\nname = \"subs\"\nranges = [\"100.64.1.0/24\"]\ndefault = true\n\
+         [lac]\nempty_tunnel_linger = \"1s\"\nsetup_timeout = \"3s\"\n\
+         [[lac.lines]]\nname = \"lo\"\nbind = \"127.0.0.1\"\ncapacity = \"1G\"\n\
+         [[lac.peers]]\nname = \"lns\"\naddress = \"127.0.0.1:1701\"\nrealms = [\"*\"]\n\
+         [lac.dialin]\nlisten = [\"10.1.0.1:1702\"]\n\
+         [[lac.dialin.peers]]\nname = \"cpe\"\naddress = \"10.1.0.0/24\"\n\
+         [[subscriber_range]]\nprefix = \"user\"\nfirst = 1\ncount = 10\nsecret = \"demo\"\n",
+        daemon = daemon_section(std::path::Path::new("{dir}")),
+    )
+}
+
+#[test]
+fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
+    let sub = netns("e2e-sub");
+    let conc = netns("e2e-conc");
+    let srv = netns("e2e-srv");
+    let host = |args: &[&str]| {
+        let st = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    let (s0, c0, c1, v0) = (
+        format!("s0-{}", std::process::id() % 100000),
+        format!("c0-{}", std::process::id() % 100000),
+        format!("c1-{}", std::process::id() % 100000),
+        format!("v0-{}", std::process::id() % 100000),
+    );
+    host(&[
+        "link",
+        "add",
+        &s0,
+        "netns",
+        sub.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &c0,
+        "netns",
+        conc.name(),
+    ]);
+    host(&[
+        "link",
+        "add",
+        &c1,
+        "netns",
+        conc.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &v0,
+        "netns",
+        srv.name(),
+    ]);
+    sub.ip(&["addr", "add", "10.1.0.2/24", "dev", &s0]).unwrap();
+    sub.ip(&["link", "set", &s0, "up"]).unwrap();
+    conc.ip(&["addr", "add", "10.1.0.1/24", "dev", &c0])
+        .unwrap();
+    conc.ip(&["link", "set", &c0, "up"]).unwrap();
+    conc.ip(&["addr", "add", "10.2.0.1/24", "dev", &c1])
+        .unwrap();
+    conc.ip(&["link", "set", &c1, "up"]).unwrap();
+    srv.ip(&["addr", "add", "10.2.0.2/24", "dev", &v0]).unwrap();
+    srv.ip(&["link", "set", &v0, "up"]).unwrap();
+    srv.ip(&["route", "add", "100.64.0.0/16", "via", "10.2.0.1"])
+        .unwrap();
+    let st = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            conc.name(),
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ])
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "enable forwarding in the concentrator namespace"
+    );
+
+    let daemon = Daemon::start("conc", Some(conc.name()), &config());
+    let routes = conc.ip(&["-4", "route", "show", "dev", "l2tpe0"]).unwrap();
+    assert!(
+        routes.contains("100.64.1.0/24"),
+        "pool route via the TUN: {routes}"
+    );
+
+    let server = srv
+        .run(|| UdpSocket::bind((SERVER, 5555)))
+        .unwrap()
+        .expect("server socket");
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+
+    sub.block_on(|| async {
+        let mut options = DialerOptions::l2tp("10.1.0.1:1702".parse().unwrap());
+        if let TransportOptions::L2tp(l2tp) = &mut options.transport {
+            l2tp.bind = "10.1.0.2:0".parse().unwrap();
+        }
+        options.setup_timeout = T;
+        let dialer = Dialer::start(options).await.expect("dialer");
+        let mut subscriber = dialer
+            .dial(Credentials::new("user3", "demo").with_auth(AuthChoice::Chap))
+            .await
+            .expect("user3 gets an address");
+        let addr = subscriber.address();
+        assert_eq!(&addr.octets()[..3], &[100, 64, 1]);
+
+        // UDP both ways: the server sees the assigned address as the source.
+        subscriber
+            .send_ip(&udp_packet(
+                addr,
+                40000,
+                SERVER,
+                5555,
+                b"hello from the subscriber",
+            ))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, from) = server
+            .recv_from(&mut buf)
+            .expect("the server receives the datagram");
+        assert_eq!(&buf[..n], b"hello from the subscriber");
+        assert_eq!(
+            from.ip(),
+            std::net::IpAddr::V4(addr),
+            "server sees the subscriber's address"
+        );
+        assert_eq!(from.port(), 40000);
+        server.send_to(b"hello from the server", from).unwrap();
+        let reply = tokio::time::timeout(T, subscriber.recv_ip())
+            .await
+            .expect("the reply reaches the subscriber in time")
+            .expect("the session is up");
+        let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
+        assert_eq!((src, dst, proto), (SERVER, addr, 17));
+        assert_eq!(&payload[8..], b"hello from the server");
+
+        // ICMP echo: the server's kernel answers.
+        subscriber
+            .send_ip(&icmp_echo(addr, SERVER, 0x4242, 1, b"ping"))
+            .await
+            .unwrap();
+        let reply = tokio::time::timeout(T, subscriber.recv_ip())
+            .await
+            .expect("echo reply in time")
+            .unwrap();
+        let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
+        assert_eq!((src, dst, proto), (SERVER, addr, 1));
+        assert_eq!(payload[0], 0, "ICMP echo reply");
+        assert_eq!(&payload[4..8], &[0x42, 0x42, 0, 1]);
+
+        // A spoofed source never reaches the server and is counted.
+        let spoofed = Ipv4Addr::new(100, 64, 1, 250);
+        for _ in 0..3 {
+            subscriber
+                .send_ip(&udp_packet(spoofed, 40001, SERVER, 5555, b"spoofed"))
+                .await
+                .unwrap();
+        }
+        // A legitimate packet sent after them arrives; the spoofed ones before it did not.
+        subscriber
+            .send_ip(&udp_packet(addr, 40000, SERVER, 5555, b"after"))
+            .await
+            .unwrap();
+        let (n, from) = server
+            .recv_from(&mut buf)
+            .expect("the legitimate packet arrives");
+        assert_eq!(
+            (&buf[..n], from.ip()),
+            (&b"after"[..], std::net::IpAddr::V4(addr))
+        );
+        let status = daemon.ctl_json(&["status"]);
+        assert_eq!(status["malformed"]["data.spoofed_source"], 3, "{status}");
+
+        // The session's counters moved on both roles' rows.
+        let rows = daemon.rows(&["sessions"]);
+        let lns_row = rows.iter().find(|r| r["role"] == "lns").expect("LNS row");
+        assert_eq!(lns_row["address"], addr.to_string());
+        assert!(lns_row["bytes_up"].as_u64().unwrap() > 0, "{lns_row}");
+        assert!(lns_row["bytes_down"].as_u64().unwrap() > 0, "{lns_row}");
+        let lac_row = rows.iter().find(|r| r["role"] == "lac").expect("LAC row");
+        assert!(lac_row["packets_up"].as_u64().unwrap() >= 4, "{lac_row}");
+
+        // The subscriber logs out (LCP Terminate, then CDN): both sessions end, then the empty
+        // tunnel closes after its linger.
+        match subscriber.logout().await {
+            Ok(DownOutcome::LoggedOut) => {}
+            other => panic!("logout: {other:?}"),
+        }
+        daemon.wait_event("session down", T, |e| {
+            e["fields"]["role"] == "lns" && e["fields"]["subscriber"] == "user3"
+        });
+        daemon.wait_event("session down", T, |e| {
+            e["fields"]["role"] == "lac" && e["fields"]["subscriber"] == "user3"
+        });
+        daemon.wait_event("tunnel down", T, |e| {
+            e["fields"]["role"] == "lac"
+                && e["fields"]["cause"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("we sent StopCCN")
+        });
+        daemon.wait_rows(&["sessions"], T, |r| r.is_empty());
+        let stats = dialer.close().await.expect("dialer closes cleanly");
+        assert_eq!(stats.up, 1);
+    })
+    .unwrap();
+
+    let mut daemon = daemon;
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(10)).success());
+    let routes = conc.ip(&["-4", "route", "show"]).unwrap();
+    assert!(
+        !routes.contains("100.64.1.0/24"),
+        "pool route removed on exit: {routes}"
+    );
+}
