@@ -20,11 +20,11 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::lac::Access;
 use super::lns::vendor_cause;
-use super::{Actor, os_seed, ppp_server_config};
+use super::{Actor, TimerKey, os_seed, ppp_server_config};
 use crate::config::Config;
 use crate::dataplane::sessions::{Action, EthernetSink, PppoeEntry, PppoePath, pppoe_key};
 use crate::l2tp::CloseReason;
@@ -68,6 +68,15 @@ pub(super) struct PppoeState {
     /// Most LAC subscribers the configured LNS peers can carry; beyond it PADIs go unanswered.
     capacity: usize,
 }
+
+/// How long the first LCP Configure-Request of a new session waits for the host to speak first.
+/// A host attaches the session only once it has processed the PADS (pppd with the kernel's PPPoE
+/// driver connects its session socket then; our emulator creates its link then), and PPP frames
+/// arriving before that are lost: a Configure-Request sent right behind the PADS sometimes is, and
+/// costs the subscriber a restart timer (3 s). Hosts send their own Configure-Request as soon as
+/// they are attached, which proves they are; a passive host (RFC 1661 §4.1 Passive option) gets
+/// ours after this grace.
+const FIRST_CONFREQ_GRACE: Duration = Duration::from_millis(100);
 
 /// The identifier of the Terminate-Request we send for a handed-off link: the LAC's engine is
 /// silent by then, so nothing else of ours uses the identifier space toward the subscriber.
@@ -321,9 +330,8 @@ impl Actor {
         self.pppoe_flush(now, port);
     }
 
-    /// Handles the access concentrator's events, then sends its frames; PPP starts on new
-    /// sessions only after their PADS has left (a Configure-Request overtaking it would be
-    /// dropped by the host and cost a restart timer).
+    /// Handles the access concentrator's events, then sends its frames. The first LCP
+    /// Configure-Request of a new session waits for the host (see [`FIRST_CONFREQ_GRACE`]).
     fn pppoe_flush(&mut self, now: Instant, port: u16) {
         let mut started = Vec::new();
         while let Some(event) = self.pppoe.port_mut(port).and_then(|p| p.ac.poll_event()) {
@@ -340,7 +348,10 @@ impl Actor {
         }
         self.pppoe_send(port);
         for id in started {
-            self.sub_step(now, id);
+            // The link queued its Configure-Request; the host's first frame (its own
+            // Configure-Request, handled by `subscriber_frame`) or this timer sends it.
+            self.timers
+                .set(TimerKey::Subscriber(id), Some(now + FIRST_CONFREQ_GRACE));
         }
     }
 
