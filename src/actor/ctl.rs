@@ -251,7 +251,7 @@ impl Actor {
                 local_tunnel_id: tunnel,
                 peer_tunnel_id: peer_tunnel,
                 subscriber: s.profile.as_ref().map_or("", |p| &p.name).to_owned(),
-                access: s.access.label().to_owned(),
+                access: s.access.describe(),
                 state: state.to_owned(),
                 service_level_bps: s.profile.as_ref().map_or(0, |p| p.level_bps),
                 login_at_ms: s.login_at,
@@ -486,8 +486,7 @@ impl Actor {
                     .subscribers
                     .values()
                     .filter(|s| {
-                        let super::lac::Access::Dialin { tunnel: t, .. } = &s.access;
-                        *t == tunnel
+                        matches!(&s.access, super::lac::Access::Dialin { tunnel: t, .. } if *t == tunnel)
                     })
                     .map(|s| s.id)
                     .collect();

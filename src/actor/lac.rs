@@ -1,5 +1,5 @@
-//! The LAC role: a subscriber arrives on an access front-end (today the L2TP dial-in front-end;
-//! PPPoE plugs in as another [`Access`]), the LAC runs LCP and PAP/CHAP with it (seed 000 claim
+//! The LAC role: a subscriber arrives on an access front-end (the L2TP dial-in front-end or
+//! PPPoE, each an [`Access`]), the LAC runs LCP and PAP/CHAP with it (seed 000 claim
 //! 12: it learns who the subscriber is before it picks a tunnel), checks the credentials, picks an
 //! LNS peer by realm (preference, weight, hold-down), lets the planner place the session (an
 //! existing tunnel, or a new one on a line), opens the L2TP session with the proxy LCP and
@@ -22,7 +22,9 @@ use super::lns::{cdn_for_link_down, describe_session_down, describe_tunnel_down,
 use super::{Actor, TimerKey, login, session_span};
 use crate::config::{Config, LacPeer, LineId};
 use crate::dataplane::counters::{Direction, SessionCounters};
-use crate::dataplane::sessions::{Action, DatagramSink, L2tpPath, SessionEntry, session_key};
+use crate::dataplane::sessions::{
+    Action, DatagramSink, L2tpPath, PppoeEntry, PppoePath, SessionEntry, pppoe_key, session_key,
+};
 use crate::engine::admin::{
     AccountId, LineClass, LineId as PlanLine, LineSpec, PeerId, PeerSpec, SessionId, SessionSpec,
     TunnelId as PlanTunnel,
@@ -40,7 +42,7 @@ use crate::wire::{
 /// Most frames of a subscriber held while its session toward the LNS is being set up.
 const MAX_PENDING_FRAMES: usize = 64;
 
-/// How a subscriber reaches us. PPPoE will be a second variant.
+/// How a subscriber reaches us.
 pub(super) enum Access {
     /// A session of a tunnel on the dial-in front-end.
     Dialin {
@@ -53,6 +55,19 @@ pub(super) enum Access {
         /// The dial-in allow-list entry of that LAC (the access point).
         peer_name: Arc<str>,
     },
+    /// A PPPoE session on an access interface (`pppoe.rs`).
+    Pppoe {
+        /// The interface's index in `lac.pppoe.interfaces`.
+        port: u16,
+        /// The PPPoE session ID.
+        session_id: u16,
+        /// The subscriber's MAC.
+        peer: crate::pppoe::MacAddr,
+        /// The interface (the access point).
+        interface: Arc<str>,
+        /// Toward the subscriber.
+        path: Arc<PppoePath>,
+    },
 }
 
 impl Access {
@@ -60,6 +75,7 @@ impl Access {
     fn send_frame(&self, frame: &[u8]) -> std::io::Result<usize> {
         match self {
             Access::Dialin { path, .. } => path.send_frame(&with_address_control(frame)),
+            Access::Pppoe { path, .. } => path.send_frame(frame),
         }
     }
 
@@ -67,6 +83,7 @@ impl Access {
     fn relay_action(&self) -> Action {
         match self {
             Access::Dialin { path, .. } => Action::Relay(path.clone()),
+            Access::Pppoe { path, .. } => Action::Deliver(path.clone()),
         }
     }
 
@@ -74,6 +91,39 @@ impl Access {
     pub fn label(&self) -> &'static str {
         match self {
             Access::Dialin { .. } => "l2tp",
+            Access::Pppoe { .. } => "pppoe",
+        }
+    }
+
+    /// For `ctl sessions`: the label, and for PPPoE the interface, MAC and session ID.
+    pub fn describe(&self) -> String {
+        match self {
+            Access::Dialin { .. } => self.label().to_owned(),
+            Access::Pppoe {
+                interface,
+                peer,
+                session_id,
+                ..
+            } => Access::pppoe_description(interface, *peer, *session_id),
+        }
+    }
+
+    /// The IDs logged as `access_tunnel_id` / `access_session_id` (PPPoE: no tunnel, its
+    /// session ID).
+    pub fn log_ids(&self) -> (u16, u16) {
+        match self {
+            Access::Dialin {
+                tunnel, session, ..
+            } => (*tunnel, *session),
+            Access::Pppoe { session_id, .. } => (0, *session_id),
+        }
+    }
+
+    /// The access point: the dial-in LAC's allow-list name, or the PPPoE interface.
+    pub fn access_point(&self) -> Arc<str> {
+        match self {
+            Access::Dialin { peer_name, .. } => peer_name.clone(),
+            Access::Pppoe { interface, .. } => interface.clone(),
         }
     }
 }
@@ -324,10 +374,12 @@ impl LacState {
     pub fn add(&mut self, access: Access, link: Link, login_at: UnixMillis) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        let Access::Dialin {
+        if let Access::Dialin {
             tunnel, session, ..
-        } = &access;
-        self.by_access.insert(session_key(*tunnel, *session), id);
+        } = &access
+        {
+            self.by_access.insert(session_key(*tunnel, *session), id);
+        }
         self.subscribers.insert(
             id,
             Subscriber {
@@ -411,11 +463,9 @@ impl Actor {
     /// The span of a subscriber's log lines: the access session's IDs and, once known, the name.
     fn sub_span(&self, id: u64) -> Option<tracing::span::EnteredSpan> {
         let s = self.lac.subscribers.get(&id)?;
-        let Access::Dialin {
-            tunnel, session, ..
-        } = &s.access;
+        let (tunnel, session) = s.access.log_ids();
         let name = s.profile.as_ref().map_or("", |p| &p.name);
-        Some(session_span("lac", *tunnel, *session, name).entered())
+        Some(session_span("lac", tunnel, session, name).entered())
     }
 
     /// Sends a subscriber's PPP frames, handles its link events and refiles its timer.
@@ -526,9 +576,13 @@ impl Actor {
 
     fn lac_authenticate(&mut self, now: Instant, id: u64, request: &AuthRequest) {
         let subscribers = self.config.subscribers.clone();
-        let access_point = match self.lac.subscribers.get(&id).map(|s| &s.access) {
-            Some(Access::Dialin { peer_name, .. }) => peer_name.clone(),
-            None => return,
+        let Some(access_point) = self
+            .lac
+            .subscribers
+            .get(&id)
+            .map(|s| s.access.access_point())
+        else {
+            return;
         };
         match login::check(&subscribers, request) {
             Err(failure) => {
@@ -934,11 +988,7 @@ impl Actor {
                 .unwrap_or_default();
             self.apply_decisions(now, decisions);
         }
-        let (access_tunnel, access_session) = match &sub.access {
-            Access::Dialin {
-                tunnel, session, ..
-            } => (*tunnel, *session),
-        };
+        let (access_tunnel, access_session) = sub.access.log_ids();
         if sub.access_alive {
             if !sub.handed_off {
                 // RFC 1661 §3.7: LCP Terminate-Request before the carrier goes.
@@ -947,16 +997,33 @@ impl Actor {
                     let _ = sub.access.send_frame(&frame);
                 }
             }
-            if let Some(ep) = self.dialin_ep.as_mut() {
-                let _ =
-                    ep.endpoint
-                        .close_session(now, access_tunnel, access_session, access_reason);
+            match &sub.access {
+                Access::Dialin { .. } => {
+                    if let Some(ep) = self.dialin_ep.as_mut() {
+                        let _ = ep.endpoint.close_session(
+                            now,
+                            access_tunnel,
+                            access_session,
+                            access_reason,
+                        );
+                    }
+                }
+                Access::Pppoe {
+                    port, session_id, ..
+                } => self.pppoe_close_access(*port, *session_id, sub.handed_off, &access_reason),
             }
         }
         sub.link.lower_down(now);
-        let access_key = session_key(access_tunnel, access_session);
-        self.lac.by_access.remove(&access_key);
-        self.dp.dialin.remove(&access_key);
+        match &sub.access {
+            Access::Dialin { .. } => {
+                let access_key = session_key(access_tunnel, access_session);
+                self.lac.by_access.remove(&access_key);
+                self.dp.dialin.remove(&access_key);
+            }
+            Access::Pppoe {
+                port, session_id, ..
+            } => self.pppoe_forget(*port, *session_id),
+        }
         let snapshot = sub.counters.snapshot();
         let (tunnel_id, session_id) = sub.leg.as_ref().map_or((0, 0), |l| (l.tunnel, l.session));
         let level = if sub.up_at.is_some() {
@@ -1127,6 +1194,21 @@ impl Actor {
                     }),
                 );
             }
+            Access::Pppoe {
+                port,
+                session_id,
+                peer,
+                ..
+            } => {
+                self.dp.pppoe.insert(
+                    pppoe_key(*port, *session_id),
+                    Arc::new(PppoeEntry {
+                        peer: *peer,
+                        counters: sub.counters.clone(),
+                        action: Action::Relay(path.clone()),
+                    }),
+                );
+            }
         }
         for frame in sub.pending_frames.drain(..) {
             let _ = path.send_frame(&frame);
@@ -1141,14 +1223,8 @@ impl Actor {
         if let Some(leg) = sub.leg.as_mut() {
             leg.path = Some(path.clone());
         }
-        let (access_tunnel, access_session, access_point) = match &sub.access {
-            Access::Dialin {
-                tunnel,
-                session,
-                peer_name,
-                ..
-            } => (*tunnel, *session, peer_name.clone()),
-        };
+        let (access_tunnel, access_session) = sub.access.log_ids();
+        let access_point = sub.access.access_point();
         tracing::info!(
             role = "lac",
             subscriber = sub.profile.as_ref().map_or("", |p| &p.name),

@@ -18,6 +18,7 @@
 //! | `lns.rs`        | LNS: accepting calls, PPP termination, addresses, TUN routes                 |
 //! | `lac.rs`        | LAC: subscribers, authentication, peer choice, placement, relaying          |
 //! | `dialin.rs`     | the L2TP dial-in front-end: subscribers' own LACs                           |
+//! | `pppoe.rs`      | the PPPoE front-end: access concentrators per interface (RFC 2516)          |
 //! | `ctl.rs`        | answers to `l2tpagg ctl`                                                     |
 //! | `reload.rs`     | SIGHUP / `ctl reload`                                                        |
 //! | `switchover.rs` | the hook where live session moves plug in (not wired yet)                    |
@@ -42,9 +43,9 @@
 //!   AutomaticDisconnect` vendor cause.
 //! - Ledger: one field; usage starts where "session up" is logged (`Actor::lac_session_up`,
 //!   the LNS `NetworkUp` handler) and stops in `Actor::lac_end` / `Actor::lns_cleanup`.
-//! - PPPoE front-end: a variant of `lac::Access` next to `Access::Dialin` (frames toward the
-//!   subscriber through a [`crate::dataplane::sessions::FrameSink`], `Action::Deliver` in the
-//!   data plane), and a dispatch like `dialin.rs`.
+//! - PPPoE front-end (wired): `lac::Access::Pppoe` next to `Access::Dialin` (frames toward the
+//!   subscriber through a [`crate::dataplane::sessions::PppoePath`], `Action::Deliver` in the
+//!   data plane), [`Command::Pppoe`] dispatched to `pppoe.rs`.
 
 mod ctl;
 mod dialin;
@@ -53,6 +54,7 @@ mod lac;
 mod lns;
 mod login;
 mod pool;
+mod pppoe;
 mod reload;
 mod switchover;
 mod timers;
@@ -139,6 +141,15 @@ pub enum Command {
         /// The frame as it came (with or without `FF 03`).
         frame: Vec<u8>,
     },
+    /// An Ethernet frame (header included) from PPPoE access interface `port` (its index in
+    /// `lac.pppoe.interfaces`): a Discovery frame, or a Session-stage frame the data plane does
+    /// not forward itself (still negotiating, or an unknown session ID to answer with a PADT).
+    Pppoe {
+        /// The interface's index.
+        port: u16,
+        /// The whole frame.
+        frame: Vec<u8>,
+    },
     /// A ctl request.
     Ctl(CtlCall),
     /// Re-read the configuration (SIGHUP).
@@ -153,6 +164,7 @@ pub enum Command {
 #[derive(Debug, Default)]
 struct HandleStats {
     queue_full: AtomicU64,
+    shed: AtomicU64,
 }
 
 /// A cloneable handle to the actor: a bounded queue. Socket tasks use [`ActorHandle::try_send`]
@@ -174,6 +186,18 @@ impl ActorHandle {
                 false
             }
         }
+    }
+
+    /// Queues a command that may be shed under load (PPPoE Discovery, frames for unknown PPPoE
+    /// sessions): refused, and counted, while fewer than half of the queue's slots are free, so a
+    /// flood of it cannot crowd out L2TP control messages and frames of sessions being set up.
+    /// The senders of such frames retransmit.
+    pub fn try_send_sheddable(&self, command: Command) -> bool {
+        if self.tx.capacity() < self.tx.max_capacity() / 2 {
+            self.stats.shed.fetch_add(1, Relaxed);
+            return false;
+        }
+        self.try_send(command)
     }
 
     /// Queues a command, waiting for room. False when the actor is gone.
@@ -229,6 +253,7 @@ pub trait RouteTable: Send + Sync + 'static {
 }
 
 pub use lns::lns_routes;
+pub use pppoe::PppoePortParts;
 
 /// Everything the actor is built from; the runtime binds the sockets and hands them over.
 pub struct ActorParts {
@@ -244,6 +269,8 @@ pub struct ActorParts {
     pub dialin_sockets: Vec<Arc<dyn DatagramSink>>,
     /// One socket per LAC line, bound to the line's address.
     pub line_sockets: Vec<(LineId, Arc<dyn DatagramSink>)>,
+    /// The PPPoE access interfaces, in `lac.pppoe.interfaces` order (empty: no PPPoE).
+    pub pppoe: Vec<PppoePortParts>,
     /// Rate-limited log and counters of bad input.
     pub rate_log: Arc<RateLimitedLog>,
     /// Facilities running degraded, one line each (for `ctl status`).
@@ -301,6 +328,7 @@ pub struct Actor {
     lns: lns::LnsState,
     lac: lac::LacState,
     dialin: dialin::DialinState,
+    pppoe: pppoe::PppoeState,
     planner: Planner,
     timers: Timers<TimerKey>,
 
@@ -462,16 +490,24 @@ impl Actor {
         let lac_state = lac::LacState::new(&config, &line_sockets, &mut planner, now);
         planner.handle_timeout(now);
         let started_at = parts.clock.wall_ms(now);
+        let mut degraded = parts.degraded;
+        let (pppoe, pppoe_degraded) = if lac_enabled {
+            pppoe::PppoeState::new(&config, parts.pppoe, now)
+        } else {
+            Default::default()
+        };
+        degraded.extend(pppoe_degraded);
         let actor = Actor {
             lns: lns::LnsState::new(&config),
             lac: lac_state,
             dialin: dialin::DialinState::default(),
+            pppoe,
             config,
             config_path: parts.config_path,
             config_loaded_at: started_at,
             dp: parts.dataplane,
             rate_log: parts.rate_log,
-            degraded: parts.degraded,
+            degraded,
             clock: parts.clock,
             started_at,
             handle_stats,
@@ -588,6 +624,7 @@ impl Actor {
                 // LAC legs are only ever in the map as relays; nothing reaches the actor.
                 Role::Lac => {}
             },
+            Command::Pppoe { port, frame } => self.pppoe_frame(now, port, &frame),
             Command::Ctl(call) => {
                 let response = self.ctl(now, call.request);
                 let _ = call.reply.send(response);
@@ -741,6 +778,11 @@ impl Actor {
         if queue_full > 0 {
             out.insert("actor.queue_full".into(), queue_full);
         }
+        let shed = self.handle_stats.shed.load(Relaxed);
+        if shed > 0 {
+            out.insert("actor.shed".into(), shed);
+        }
+        out.extend(self.pppoe.counters());
         out
     }
 }

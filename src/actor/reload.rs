@@ -79,6 +79,7 @@ impl Actor {
     }
 
     fn apply_config(&mut self, now: Instant, new: &Arc<Config>) {
+        self.pppoe_reconfigure(new);
         if let Ok(mut p) = self.lns_policy.lock() {
             p.peers = new.lns.peers.clone();
             p.base = base_tunnel_config(new, u32::from(new.lns.max_sessions_per_tunnel));

@@ -1,9 +1,11 @@
 //! The session maps and the per-packet forwarding of the data plane.
 //!
 //! Owns: the L2TP session maps (one per L2TP endpoint role, keyed by our tunnel ID and session ID),
-//! the LNS address map (keyed by the subscriber's IPv4 address, for packets read from the TUN
-//! device), the [`L2tpPath`] every session leg sends through, and the per-packet functions the
-//! socket tasks call ([`Dataplane::l2tp_ingress`], [`Dataplane::tun_ingress`]). Must not touch: the
+//! the PPPoE session map (keyed by access interface and PPPoE session ID), the LNS address map
+//! (keyed by the subscriber's IPv4 address, for packets read from the TUN device), the
+//! [`L2tpPath`] and [`PppoePath`] every session leg sends through, and the per-packet functions the
+//! socket tasks call ([`Dataplane::l2tp_ingress`], [`Dataplane::pppoe_ingress`],
+//! [`Dataplane::tun_ingress`]). Must not touch: the
 //! actor's tables or any protocol state machine; the actor inserts, replaces and removes entries,
 //! the socket tasks only read them.
 //!
@@ -18,6 +20,17 @@
 //! by destination address and an in-place encapsulation. Entries are immutable: the actor replaces
 //! a session's entry (sharing its counters) when the session changes state, so a packet never sees
 //! half an update.
+//!
+//! # PPPoE
+//! A PPPoE subscriber's frames arrive on the interface's Session-stage AF_PACKET socket and go
+//! through [`Dataplane::pppoe_ingress`]: one lookup by (interface, PPPoE session ID), a check of the
+//! subscriber's MAC, and then either "give it to the actor" (LCP and authentication at the LAC) or a
+//! relay into the subscriber's L2TP session toward the LNS. PPPoE carries PPP without the HDLC
+//! address and control octets (RFC 2516 §7: the PPP payload starts at the Protocol field) while L2TP
+//! carries them (RFC 2661 §2 and §5.4: the frame is `FF 03` plus the PPP packet), so the relay
+//! overwrites the PPPoE Length field with `FF 03` and writes the L2TP header in front of that; the
+//! other way, [`PppoePath::send_in_place`] skips `FF 03` and writes the 6-octet PPPoE header over the
+//! end of the L2TP header. Neither direction copies or allocates.
 //!
 //! # Directions
 //! Counters are kept from the subscriber's point of view ([`Direction`]): on the LNS, frames from
@@ -37,6 +50,7 @@ use dashmap::DashMap;
 use super::classifier::Ipv4Summary;
 use super::counters::{CoarseClock, Direction, SessionCounters};
 use crate::ppp::frame::{HDLC_ADDRESS, HDLC_CONTROL};
+use crate::pppoe::MacAddr;
 use crate::wire::data::{DataHeaderOptions, header_len, write_header};
 
 /// Bytes a socket task leaves free in front of every received datagram or TUN packet: the largest
@@ -73,11 +87,133 @@ pub trait PacketSink: Send + Sync + 'static {
     fn try_send_packet(&self, packet: &[u8]) -> io::Result<usize>;
 }
 
-/// Where PPP frames of a subscriber go when the subscriber is not reached over L2TP (the library
-/// access used by tests today, PPPoE later). Frames start at the Protocol field or at `FF 03`.
+/// Where PPP frames of a subscriber go when the subscriber is not reached over L2TP (PPPoE, or a
+/// library access in tests). Frames start at the Protocol field or at `FF 03`.
 pub trait FrameSink: Send + Sync + 'static {
     /// Delivers one PPP frame; fails with `WouldBlock` when the receiver is full.
     fn try_send_frame(&self, frame: &[u8]) -> io::Result<()>;
+
+    /// Delivers the PPP frame in `buf[frame]`, which a sink may frame in place: the bytes in front
+    /// of `frame.start` (at least [`HEADROOM`] minus the consumed L2TP header) are the caller's
+    /// scratch space. The default copies nothing either and hands the frame to
+    /// [`Self::try_send_frame`].
+    fn try_send_in_place(&self, buf: &mut [u8], frame: Range<usize>) -> io::Result<()> {
+        self.try_send_frame(&buf[frame])
+    }
+}
+
+/// Where Ethernet frames of one ethertype go out on one interface: implemented by the runtime's
+/// AF_PACKET socket (the socket writes the 14-octet Ethernet header itself, with its ethertype).
+/// Sends never wait.
+pub trait EthernetSink: Send + Sync + 'static {
+    /// Sends `payload` (everything after the Ethernet header) from `source` to `destination`.
+    /// Fails with `WouldBlock` when the socket buffer is full.
+    fn try_send_ethernet(
+        &self,
+        source: MacAddr,
+        destination: MacAddr,
+        payload: &[u8],
+    ) -> io::Result<()>;
+}
+
+/// Octets of the PPPoE header (RFC 2516 §4: VER/TYPE, CODE, SESSION_ID, LENGTH).
+pub const PPPOE_HEADER_LEN: usize = 6;
+
+/// VER = 1 and TYPE = 1 in one octet (RFC 2516 §4: both "MUST be set to 0x1").
+const PPPOE_VER_TYPE: u8 = 0x11;
+
+/// One PPPoE session toward its subscriber: the interface's Session-stage socket, our MAC, the
+/// subscriber's MAC and the session ID. Shared by the data plane (frames relayed from the LNS) and
+/// the actor (LCP and authentication at the LAC).
+pub struct PppoePath {
+    sink: Arc<dyn EthernetSink>,
+    local: MacAddr,
+    peer: MacAddr,
+    session_id: u16,
+}
+
+impl std::fmt::Debug for PppoePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PppoePath")
+            .field("local", &self.local)
+            .field("peer", &self.peer)
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
+impl PppoePath {
+    /// A path sending Session-stage frames of `session_id` through `sink` (the interface's 0x8864
+    /// socket) from `local` to `peer`.
+    pub fn new(
+        sink: Arc<dyn EthernetSink>,
+        local: MacAddr,
+        peer: MacAddr,
+        session_id: u16,
+    ) -> Self {
+        Self {
+            sink,
+            local,
+            peer,
+            session_id,
+        }
+    }
+
+    /// The subscriber's MAC.
+    pub fn peer(&self) -> MacAddr {
+        self.peer
+    }
+
+    /// The PPPoE session ID.
+    pub fn session_id(&self) -> u16 {
+        self.session_id
+    }
+
+    /// Sends the PPP frame in `buf[frame]` (with or without `FF 03`, which PPPoE does not carry,
+    /// RFC 2516 §7), writing the PPPoE header in place in front of its Protocol field.
+    /// `frame.start` must leave [`PPPOE_HEADER_LEN`] octets of room. No allocation.
+    pub fn send_in_place(&self, buf: &mut [u8], frame: Range<usize>) -> io::Result<usize> {
+        let ppp = if buf[frame.clone()].starts_with(&[HDLC_ADDRESS, HDLC_CONTROL]) {
+            frame.start + 2..frame.end
+        } else {
+            frame
+        };
+        let Some(start) = ppp.start.checked_sub(PPPOE_HEADER_LEN) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no headroom for the PPPoE header",
+            ));
+        };
+        let len = u16::try_from(ppp.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "PPP frame too long"))?;
+        let header = &mut buf[start..ppp.start];
+        header[0] = PPPOE_VER_TYPE;
+        // RFC 2516 §6: "The CODE field is set to 0x00" for session data.
+        header[1] = 0;
+        header[2..4].copy_from_slice(&self.session_id.to_be_bytes());
+        header[4..6].copy_from_slice(&len.to_be_bytes());
+        self.sink
+            .try_send_ethernet(self.local, self.peer, &buf[start..ppp.end])?;
+        Ok(ppp.end - start)
+    }
+
+    /// Sends one PPP frame (control traffic from the actor). Allocates one buffer; the actor's
+    /// frames are few.
+    pub fn send_frame(&self, frame: &[u8]) -> io::Result<usize> {
+        let mut buf = vec![0u8; PPPOE_HEADER_LEN + frame.len()];
+        buf[PPPOE_HEADER_LEN..].copy_from_slice(frame);
+        self.send_in_place(&mut buf, PPPOE_HEADER_LEN..PPPOE_HEADER_LEN + frame.len())
+    }
+}
+
+impl FrameSink for PppoePath {
+    fn try_send_frame(&self, frame: &[u8]) -> io::Result<()> {
+        self.send_frame(frame).map(drop)
+    }
+
+    fn try_send_in_place(&self, buf: &mut [u8], frame: Range<usize>) -> io::Result<()> {
+        self.send_in_place(buf, frame).map(drop)
+    }
 }
 
 /// One direction of one L2TP session: the socket, the peer's address and its IDs. Shared by the
@@ -196,7 +332,7 @@ pub enum Action {
     /// Relay the frame untouched to another L2TP leg (LAC: dial-in session to LNS session and
     /// back).
     Relay(Arc<L2tpPath>),
-    /// Relay the frame untouched to a non-L2TP access (library access, PPPoE).
+    /// Relay the frame to a non-L2TP access (PPPoE: [`PppoePath`]), which frames it in place.
     Deliver(Arc<dyn FrameSink>),
     /// LNS termination: IPv4 whose source is `address` goes to the TUN device; other protocols go
     /// to the actor; IPv4 from any other source is dropped (anti-spoofing).
@@ -241,6 +377,83 @@ pub struct TunRoute {
     pub path: Arc<L2tpPath>,
     /// Its counters.
     pub counters: Arc<SessionCounters>,
+}
+
+/// One PPPoE session in the PPPoE session map: the frames of its subscriber.
+#[derive(Debug)]
+pub struct PppoeEntry {
+    /// The only MAC its frames may come from (RFC 2516 §4: the session is the session ID together
+    /// with both Ethernet addresses).
+    pub peer: MacAddr,
+    /// The session's counters, shared with its L2TP leg toward the LNS and read by the actor.
+    pub counters: Arc<SessionCounters>,
+    /// [`Action::Actor`] while the LAC negotiates, [`Action::Relay`] once the L2TP session toward
+    /// the LNS is up. Other actions are not used for PPPoE and send the frame to the actor.
+    pub action: Action,
+}
+
+/// Packs (access interface index, PPPoE session ID) into one map key. The index is the
+/// interface's position in `lac.pppoe.interfaces`.
+#[inline]
+pub fn pppoe_key(port: u16, session_id: u16) -> u32 {
+    (u32::from(port) << 16) | u32::from(session_id)
+}
+
+/// The PPPoE sessions of every access interface, keyed by [`pppoe_key`].
+pub type PppoeSessionMap = DashMap<u32, Arc<PppoeEntry>>;
+
+/// Why the data plane dropped a Session-stage PPPoE frame. Counted per kind apart from
+/// [`DropKind`] (whose kinds are L2TP's and the TUN device's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PppoeDropKind {
+    /// The PPPoE header is short, has a VER/TYPE other than 1/1 or a CODE other than 0, its Length
+    /// runs past the frame, or it carries less than a Protocol field.
+    Malformed,
+    /// A session ID no session on this interface has.
+    UnknownSession,
+    /// A known session ID from a MAC that is not its subscriber's.
+    WrongPeer,
+}
+
+impl PppoeDropKind {
+    /// Every kind, in counter order.
+    pub const ALL: [PppoeDropKind; 3] = [
+        PppoeDropKind::Malformed,
+        PppoeDropKind::UnknownSession,
+        PppoeDropKind::WrongPeer,
+    ];
+
+    /// The counter name shown by `ctl status` and used as the rate-limited log kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            PppoeDropKind::Malformed => "data.pppoe_malformed_session_frame",
+            PppoeDropKind::UnknownSession => "data.pppoe_unknown_session",
+            PppoeDropKind::WrongPeer => "data.pppoe_wrong_peer_mac",
+        }
+    }
+}
+
+/// What [`Dataplane::pppoe_ingress`] did with a Session-stage frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PppoeIngress {
+    /// Relayed toward the LNS.
+    Forwarded,
+    /// Give the whole frame to the actor (its access concentrator and the subscriber's PPP link):
+    /// the session is still negotiating at the LAC.
+    ToActor,
+    /// No such session on this interface (counted). The caller may let the actor's access
+    /// concentrator answer it with a PADT, at a bounded rate.
+    UnknownSession {
+        /// The session ID the frame carried.
+        session_id: u16,
+    },
+    /// An LCP Terminate-Ack for a session that is gone: the subscriber acknowledging the
+    /// Terminate-Request that preceded our PADT. Expected, so neither counted nor answered.
+    LateTerminateAck,
+    /// A send failed (counted in [`DropKind`]).
+    Dropped(DropKind),
+    /// Dropped and counted.
+    PppoeDropped(PppoeDropKind),
 }
 
 /// Packs (tunnel ID, session ID) into one map key.
@@ -328,11 +541,12 @@ pub enum Ingress {
     Dropped(DropKind),
 }
 
-/// Forwarding counters: packets forwarded, and drops per [`DropKind`].
+/// Forwarding counters: packets forwarded, and drops per [`DropKind`] and [`PppoeDropKind`].
 #[derive(Debug, Default)]
 pub struct DataplaneStats {
     forwarded: AtomicU64,
     drops: [AtomicU64; DropKind::ALL.len()],
+    pppoe_drops: [AtomicU64; PppoeDropKind::ALL.len()],
 }
 
 impl DataplaneStats {
@@ -356,7 +570,22 @@ impl DataplaneStats {
         DropKind::ALL
             .into_iter()
             .map(|d| (d.kind(), self.dropped(d)))
+            .chain(
+                PppoeDropKind::ALL
+                    .into_iter()
+                    .map(|d| (d.kind(), self.pppoe_dropped(d))),
+            )
             .filter(|(_, n)| *n > 0)
+    }
+
+    fn pppoe_drop(&self, why: PppoeDropKind) -> PppoeDropKind {
+        self.pppoe_drops[why as usize].fetch_add(1, Relaxed);
+        why
+    }
+
+    /// PPPoE drops of one kind.
+    pub fn pppoe_dropped(&self, why: PppoeDropKind) -> u64 {
+        self.pppoe_drops[why as usize].load(Relaxed)
     }
 }
 
@@ -369,6 +598,8 @@ pub struct Dataplane {
     pub lac: L2tpSessionMap,
     /// Sessions of the dial-in front-end (tunnels from subscribers' LACs).
     pub dialin: L2tpSessionMap,
+    /// Sessions of the PPPoE front-end, keyed by [`pppoe_key`].
+    pub pppoe: PppoeSessionMap,
     /// LNS subscriber addresses.
     pub routes: DashMap<Ipv4Addr, Arc<TunRoute>>,
     tun: std::sync::OnceLock<Arc<dyn PacketSink>>,
@@ -382,6 +613,7 @@ impl std::fmt::Debug for Dataplane {
             .field("lns", &self.lns.len())
             .field("lac", &self.lac.len())
             .field("dialin", &self.dialin.len())
+            .field("pppoe", &self.pppoe.len())
             .field("routes", &self.routes.len())
             .field("tun", &self.tun.get().is_some())
             .finish()
@@ -395,6 +627,7 @@ impl Dataplane {
             lns: DashMap::new(),
             lac: DashMap::new(),
             dialin: DashMap::new(),
+            pppoe: DashMap::new(),
             routes: DashMap::new(),
             tun: std::sync::OnceLock::new(),
             clock,
@@ -475,9 +708,8 @@ impl Dataplane {
                 entry
                     .counters
                     .record(entry.inbound, frame.len() as u64, self.clock.now());
-                let r = sink
-                    .try_send_frame(&buf[frame.clone()])
-                    .map(|()| frame.len());
+                let len = frame.len();
+                let r = sink.try_send_in_place(buf, frame).map(|()| len);
                 self.sent(r)
             }
             Action::Terminate { address } => {
@@ -493,6 +725,72 @@ impl Dataplane {
                 let ip = frame.start + ip.start..frame.start + ip.end;
                 self.terminate_ipv4(*address, &entry.counters, &buf[ip])
             }
+        }
+    }
+
+    /// Handles one Session-stage PPPoE frame received on access interface `port` from `source`:
+    /// the PPPoE packet (header and payload, Ethernet padding included) is `buf[packet]`, and
+    /// `packet.start` must be at least [`HEADROOM`] so a relay can write the L2TP header in place.
+    /// One lookup, a MAC check, then the relay toward the LNS (adding `FF 03`) or the answer
+    /// "give it to the actor".
+    pub fn pppoe_ingress(
+        &self,
+        port: u16,
+        source: MacAddr,
+        buf: &mut [u8],
+        packet: Range<usize>,
+    ) -> PppoeIngress {
+        let header = match buf.get(packet.clone()) {
+            Some(p) if p.len() >= PPPOE_HEADER_LEN => &p[..PPPOE_HEADER_LEN],
+            _ => {
+                return PppoeIngress::PppoeDropped(self.stats.pppoe_drop(PppoeDropKind::Malformed));
+            }
+        };
+        let session_id = u16::from_be_bytes([header[2], header[3]]);
+        let length = usize::from(u16::from_be_bytes([header[4], header[5]]));
+        let ppp_start = packet.start + PPPOE_HEADER_LEN;
+        // RFC 2516 §4: VER and TYPE "MUST be set to 0x1"; §6: session data has CODE 0x00. The
+        // Length (the PPP payload) may be shorter than the frame (Ethernet pads to 46 octets), not
+        // longer, and must hold at least a Protocol field.
+        if header[0] != PPPOE_VER_TYPE
+            || header[1] != 0
+            || length < 2
+            || length > packet.len() - PPPOE_HEADER_LEN
+        {
+            return PppoeIngress::PppoeDropped(self.stats.pppoe_drop(PppoeDropKind::Malformed));
+        }
+        let ppp = ppp_start..ppp_start + length;
+        let Some(entry) = self.pppoe.get(&pppoe_key(port, session_id)) else {
+            // RFC 1661 §5.6: the Terminate-Ack answering the Terminate-Request we sent right
+            // before our PADT.
+            if buf[ppp.clone()].starts_with(&[0xc0, 0x21, 0x06]) {
+                return PppoeIngress::LateTerminateAck;
+            }
+            self.stats.pppoe_drop(PppoeDropKind::UnknownSession);
+            return PppoeIngress::UnknownSession { session_id };
+        };
+        if entry.peer != source {
+            return PppoeIngress::PppoeDropped(self.stats.pppoe_drop(PppoeDropKind::WrongPeer));
+        }
+        match &entry.action {
+            Action::Relay(path) => {
+                entry.counters.record(
+                    Direction::FromSubscriber,
+                    length as u64 + 2,
+                    self.clock.now(),
+                );
+                // The Length field is consumed: `FF 03` goes in its place, right before the
+                // Protocol field (RFC 2661 §2 carries the HDLC address and control octets).
+                let frame = ppp.start - 2..ppp.end;
+                buf[frame.start] = HDLC_ADDRESS;
+                buf[frame.start + 1] = HDLC_CONTROL;
+                let r = path.send_in_place(buf, frame);
+                match self.sent(r) {
+                    Ingress::Dropped(why) => PppoeIngress::Dropped(why),
+                    _ => PppoeIngress::Forwarded,
+                }
+            }
+            Action::Actor | Action::Deliver(_) | Action::Terminate { .. } => PppoeIngress::ToActor,
         }
     }
 
@@ -837,5 +1135,177 @@ mod tests {
             Ingress::Dropped(DropKind::BufferFull)
         );
         assert_eq!(dp.stats().dropped(DropKind::BufferFull), 1);
+    }
+
+    type EthSent = (MacAddr, MacAddr, Vec<u8>);
+
+    #[derive(Default)]
+    struct Ether(Mutex<Vec<EthSent>>);
+    impl EthernetSink for Ether {
+        fn try_send_ethernet(
+            &self,
+            source: MacAddr,
+            destination: MacAddr,
+            payload: &[u8],
+        ) -> io::Result<()> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((source, destination, payload.to_vec()));
+            Ok(())
+        }
+    }
+
+    const AC: MacAddr = MacAddr([0x02, 0xac, 0, 0, 0, 1]);
+    const HOST: MacAddr = MacAddr([0x02, 0x11, 0, 0, 0, 7]);
+
+    /// A Session-stage PPPoE packet in a receive buffer with headroom, padded like a minimal
+    /// Ethernet frame (46 octets of payload).
+    fn pppoe_packet(session: u16, ppp: &[u8]) -> (Vec<u8>, Range<usize>) {
+        let mut buf = vec![0u8; HEADROOM];
+        buf.extend_from_slice(&[0x11, 0x00]);
+        buf.extend_from_slice(&session.to_be_bytes());
+        buf.extend_from_slice(&(ppp.len() as u16).to_be_bytes());
+        buf.extend_from_slice(ppp);
+        while buf.len() < HEADROOM + 46 {
+            buf.push(0);
+        }
+        let end = buf.len();
+        (buf, HEADROOM..end)
+    }
+
+    #[test]
+    fn pppoe_frames_are_relayed_with_address_and_control_added_in_place() {
+        let (dp, sink, _) = plane();
+        let counters = Arc::new(SessionCounters::new());
+        let path = Arc::new(L2tpPath::new(
+            sink.clone(),
+            None,
+            "198.51.100.9:1701".parse().unwrap(),
+            0x1111,
+            0x2222,
+            false,
+        ));
+        dp.pppoe.insert(
+            pppoe_key(3, 0x0042),
+            Arc::new(PppoeEntry {
+                peer: HOST,
+                counters: counters.clone(),
+                action: Action::Relay(path),
+            }),
+        );
+        let ppp = [0x00, 0x21, 0x45, 0x00, 0x00, 0x14];
+        let (mut buf, range) = pppoe_packet(0x0042, &ppp);
+        assert_eq!(
+            dp.pppoe_ingress(3, HOST, &mut buf, range),
+            PppoeIngress::Forwarded
+        );
+        let sent = sink.sent.lock().unwrap();
+        let (bytes, remote, _) = &sent[0];
+        assert_eq!(*remote, "198.51.100.9:1701".parse().unwrap());
+        // The L2TP header, FF 03, then the PPP frame without the Ethernet padding.
+        assert_eq!(&bytes[..6], &[0x00, 0x02, 0x11, 0x11, 0x22, 0x22]);
+        assert_eq!(&bytes[6..8], &[0xff, 0x03]);
+        assert_eq!(&bytes[8..], &ppp);
+        assert_eq!(counters.packets(Direction::FromSubscriber, false), 1);
+        assert_eq!(counters.bytes(Direction::FromSubscriber, false), 8);
+    }
+
+    #[test]
+    fn pppoe_ingress_refuses_what_is_not_a_session_of_its_subscriber() {
+        let (dp, _, _) = plane();
+        dp.pppoe.insert(
+            pppoe_key(0, 5),
+            Arc::new(PppoeEntry {
+                peer: HOST,
+                counters: Arc::new(SessionCounters::new()),
+                action: Action::Actor,
+            }),
+        );
+        let lcp = [0xc0, 0x21, 0x01, 0x01, 0x00, 0x04];
+        let (mut buf, range) = pppoe_packet(5, &lcp);
+        assert_eq!(
+            dp.pppoe_ingress(0, HOST, &mut buf, range.clone()),
+            PppoeIngress::ToActor
+        );
+        // The same session ID on another interface, or from another MAC.
+        assert_eq!(
+            dp.pppoe_ingress(1, HOST, &mut buf, range.clone()),
+            PppoeIngress::UnknownSession { session_id: 5 }
+        );
+        assert_eq!(
+            dp.pppoe_ingress(0, MacAddr([2, 0, 0, 0, 0, 9]), &mut buf, range.clone()),
+            PppoeIngress::PppoeDropped(PppoeDropKind::WrongPeer)
+        );
+        // A Terminate-Ack for a session that is gone is expected after our PADT.
+        let (mut ack, ack_range) = pppoe_packet(6, &[0xc0, 0x21, 0x06, 0x01, 0x00, 0x04]);
+        assert_eq!(
+            dp.pppoe_ingress(0, HOST, &mut ack, ack_range),
+            PppoeIngress::LateTerminateAck
+        );
+        // Malformed: wrong VER/TYPE, a Discovery code, a Length past the frame, no Protocol
+        // field, a short header.
+        let mut bad = Vec::new();
+        for (at, value) in [(0usize, 0x21u8), (1, 0x09), (5, 0xff), (4, 0x01)] {
+            let (mut b, r) = pppoe_packet(5, &lcp);
+            b[r.start + at] = value;
+            bad.push((b, r));
+        }
+        let (b, r) = pppoe_packet(5, &[0xc0]);
+        bad.push((b, r));
+        let (b, r) = pppoe_packet(5, &lcp);
+        bad.push((b, r.start..r.start + 5));
+        for (mut b, r) in bad {
+            assert_eq!(
+                dp.pppoe_ingress(0, HOST, &mut b, r),
+                PppoeIngress::PppoeDropped(PppoeDropKind::Malformed)
+            );
+        }
+        let s = dp.stats();
+        assert_eq!(s.pppoe_dropped(PppoeDropKind::Malformed), 6);
+        assert_eq!(s.pppoe_dropped(PppoeDropKind::UnknownSession), 1);
+        assert_eq!(s.pppoe_dropped(PppoeDropKind::WrongPeer), 1);
+        let names: Vec<&str> = s.drops().map(|(k, _)| k).collect();
+        assert!(names.contains(&"data.pppoe_unknown_session"), "{names:?}");
+    }
+
+    #[test]
+    fn frames_from_the_lns_reach_the_pppoe_subscriber_without_address_and_control() {
+        let (dp, _, _) = plane();
+        let ether = Arc::new(Ether::default());
+        let counters = Arc::new(SessionCounters::new());
+        let path = Arc::new(PppoePath::new(ether.clone(), AC, HOST, 0x0042));
+        dp.lac.insert(
+            session_key(9, 10),
+            Arc::new(SessionEntry {
+                peer: PEER.parse().unwrap(),
+                counters: counters.clone(),
+                inbound: Direction::ToSubscriber,
+                action: Action::Deliver(path.clone()),
+            }),
+        );
+        let mut frame = vec![0xff, 0x03, 0x00, 0x21];
+        frame.extend_from_slice(&ipv4(SERVER, SUB));
+        let (mut buf, range) = datagram(9, 10, &frame);
+        assert_eq!(
+            dp.l2tp_ingress(&dp.lac, 9, 10, PEER.parse().unwrap(), &mut buf, range),
+            Ingress::Forwarded
+        );
+        // A frame that already lacks FF 03 (ACFC) goes out the same way, from the actor.
+        path.send_frame(&[0xc0, 0x21, 0x09, 0x01, 0x00, 0x08, 0, 0, 0, 0])
+            .unwrap();
+        let sent = ether.0.lock().unwrap();
+        assert_eq!(sent.len(), 2);
+        let (src, dst, payload) = &sent[0];
+        assert_eq!((*src, *dst), (AC, HOST));
+        let len = (frame.len() - 2) as u16;
+        assert_eq!(
+            &payload[..6],
+            &[0x11, 0x00, 0x00, 0x42, (len >> 8) as u8, len as u8]
+        );
+        assert_eq!(&payload[6..], &frame[2..]);
+        assert_eq!(&sent[1].2[..6], &[0x11, 0x00, 0x00, 0x42, 0x00, 0x0a]);
+        assert_eq!(&sent[1].2[6..8], &[0xc0, 0x21]);
+        assert_eq!(counters.packets(Direction::ToSubscriber, false), 1);
     }
 }

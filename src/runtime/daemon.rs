@@ -18,7 +18,8 @@ use super::RuntimeError;
 use super::clock::{self, Clock};
 use super::ctl_server::CtlServer;
 use super::logging::{DEFAULT_MAX_LINES, RateLimitedLog};
-use super::privileges::{probe_tun, unavailable_line};
+use super::packet_task::PppoeInterface;
+use super::privileges::{probe_packet, probe_tun, unavailable_line};
 use super::shutdown::ShutdownCoordinator;
 use super::signals::{SignalEvent, Signals};
 use super::systemd::SystemdNotifier;
@@ -82,6 +83,37 @@ fn create_tun(config: &Config) -> Result<TunDevice, String> {
     TunDevice::create(&tun).map_err(|e| {
         format!("TUN unavailable: {e}; running without LNS IP forwarding (sessions still come up; their IP is dropped and counted)")
     })
+}
+
+/// The AF_PACKET sockets of every `lac.pppoe.interfaces` entry. Without the privilege to open
+/// them: one line saying why, and the daemon runs without PPPoE. An interface that cannot be
+/// bound otherwise (it does not exist) is fatal, like a listen address that cannot be bound.
+fn bind_pppoe(
+    config: &Config,
+    degraded: &mut Vec<String>,
+) -> Result<Vec<PppoeInterface>, RuntimeError> {
+    let p = &config.lac.pppoe;
+    if !config.lac.enabled || !p.enabled() {
+        return Ok(Vec::new());
+    }
+    if let Err(why) = probe_packet() {
+        let line = unavailable_line("AF_PACKET", &why, "the PPPoE front-end");
+        tracing::warn!(interfaces = ?p.interfaces, "{line}");
+        degraded.push(line);
+        return Ok(Vec::new());
+    }
+    p.interfaces
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let port = u16::try_from(i).map_err(|_| RuntimeError::Packet {
+                interface: name.clone(),
+                op: "index",
+                source: std::io::Error::other("more than 65536 PPPoE interfaces"),
+            })?;
+            PppoeInterface::bind(port, name)
+        })
+        .collect()
 }
 
 fn bind_ctl(config: &Config) -> Result<CtlServer, RuntimeError> {
@@ -177,6 +209,8 @@ pub async fn run_daemon(
         None
     };
 
+    let pppoe = bind_pppoe(&config, &mut degraded)?;
+
     let ctl = bind_ctl(&config)?;
     tracing::info!(path = %ctl.path().display(), "control socket ready");
 
@@ -195,6 +229,7 @@ pub async fn run_daemon(
             .iter()
             .map(|(id, s)| (*id, s.clone() as Arc<dyn DatagramSink>))
             .collect(),
+        pppoe: pppoe.iter().map(PppoeInterface::parts).collect(),
         rate_log: rate_log.clone(),
         degraded,
         clock,
@@ -222,6 +257,15 @@ pub async fn run_daemon(
     }
     for (_, s) in &line_sockets {
         spawn_udp(s, Role::Lac);
+    }
+    for interface in &pppoe {
+        interface.spawn(
+            dataplane.clone(),
+            handle.clone(),
+            rate_log.clone(),
+            config.lac.pppoe.unknown_session_padt_per_second,
+            || shutdown.listener(),
+        );
     }
     if let Some(tun) = &tun {
         tokio::spawn(run_tun_task(
@@ -263,6 +307,7 @@ pub async fn run_daemon(
         (config.lns.enabled, "lns"),
         (config.lac.enabled, "lac"),
         (config.lac.enabled && config.lac.dialin.enabled, "dialin"),
+        (!pppoe.is_empty(), "pppoe"),
     ]
     .iter()
     .filter(|(on, _)| *on)
@@ -274,6 +319,7 @@ pub async fn run_daemon(
         lns_listen = ?lns_sockets.iter().map(|s| s.local_addr()).collect::<Vec<_>>(),
         dialin_listen = ?dialin_sockets.iter().map(|s| s.local_addr()).collect::<Vec<_>>(),
         lines = ?line_sockets.iter().map(|(_, s)| s.local_addr()).collect::<Vec<_>>(),
+        pppoe_interfaces = ?pppoe.iter().map(PppoeInterface::name).collect::<Vec<_>>(),
         config = %config_path.as_ref().map_or_else(|| "embedded default".to_owned(), |p| p.display().to_string()),
         "l2tpagg running"
     );

@@ -22,6 +22,7 @@
 //! | [`netns`]       | run code inside a named network namespace from a dedicated thread (tests, tools) |
 //! | [`daemon`]      | the daemon's wiring: sockets, TUN, ctl, actor, tasks, signals, shutdown order    |
 //! | [`udp_task`]    | the receive loop of one L2TP socket: control to the actor, data to the data plane |
+//! | [`packet_task`] | the receive loops of one PPPoE interface: Discovery to the actor, sessions to the data plane |
 //! | [`tun_task`]    | the receive loop of the TUN device                                               |
 //! | [`entry`]       | one function per CLI subcommand, called by `main.rs`                             |
 
@@ -32,6 +33,7 @@ pub mod entry;
 pub mod logging;
 pub mod netns;
 pub mod packet;
+pub mod packet_task;
 pub mod privileges;
 pub mod shutdown;
 pub mod signals;
