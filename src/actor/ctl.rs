@@ -46,7 +46,8 @@ fn move_row(m: &MoveView, actor: &Actor) -> MoveRow {
     let tunnel = |t| actor.lac.l2tp_tunnel(t).unwrap_or(0);
     MoveRow {
         subscriber: m.subscriber.clone(),
-        session: 0,
+        // Our LAC session ID of the leg it leaves, while the move is under way.
+        session: actor.switchovers.old_session(m.id).unwrap_or(0),
         from_tunnel: tunnel(m.from),
         to_tunnel: actor.lac.l2tp_tunnel(m.to),
         reason: m.reason.as_str().to_owned(),
@@ -187,6 +188,8 @@ impl Actor {
                             row.established_at_ms = t.established_at;
                             if t.closing && view.state == TunnelState::Established {
                                 row.state = "closing".into();
+                            } else if self.switchovers.is_draining(id) {
+                                row.state = "draining".into();
                             }
                             if let Some(pt) = self.planner.table().tunnel(t.planner) {
                                 row.service_level_bps = pt.committed_bps;
@@ -253,7 +256,15 @@ impl Actor {
                 subscriber: s.profile.as_ref().map_or("", |p| &p.name).to_owned(),
                 access: s.access.describe(),
                 state: state.to_owned(),
-                service_level_bps: s.profile.as_ref().map_or(0, |p| p.level_bps),
+                // The level the planner holds (service levels may have changed the contract's).
+                service_level_bps: self
+                    .planner
+                    .table()
+                    .session(crate::engine::admin::SessionId(s.id))
+                    .map_or_else(
+                        || s.profile.as_ref().map_or(0, |p| p.level_bps),
+                        |p| p.level_bps,
+                    ),
                 login_at_ms: s.login_at,
                 bytes_up: snap.direction(Direction::FromSubscriber).bytes,
                 bytes_down: snap.direction(Direction::ToSubscriber).bytes,
@@ -439,6 +450,10 @@ impl Actor {
             .collect();
         let role = match found.len() {
             0 => return Response::error(ErrorCode::NotFound, format!("no tunnel {tunnel}")),
+            // Our LAC tunnels: customers move out live (switchover.rs).
+            1 if found[0] == Role::Lac && self.lac.tunnels.contains_key(&tunnel) => {
+                return self.lac_drain(now, tunnel);
+            }
             1 => found.remove(0),
             _ => {
                 return Response::error(
@@ -526,8 +541,13 @@ impl Actor {
             sessions = ended,
             "tunnel drained by ctl"
         );
+        let note = if role == Role::Lns {
+            " (an LNS cannot move sessions; drain the tunnel on the LAC to move them live)"
+        } else {
+            ""
+        };
         Response::done(format!(
-            "tunnel {tunnel} ({role}): {ended} session(s) ended with CDN, StopCCN sent (live moves are not wired yet, so sessions are ended rather than moved)"
+            "tunnel {tunnel} ({role}): {ended} session(s) ended with CDN, StopCCN sent{note}"
         ))
     }
 }

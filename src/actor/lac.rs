@@ -29,7 +29,7 @@ use crate::engine::admin::{
     AccountId, LineClass, LineId as PlanLine, LineSpec, PeerId, PeerSpec, SessionId, SessionSpec,
     TunnelId as PlanTunnel,
 };
-use crate::engine::planner::{Decision, Placement, Planner, PlannerConfig};
+use crate::engine::planner::{Decision, EventPolicy, Placement, Planner, PlannerConfig};
 use crate::l2tp::{
     CloseReason, Event, SessionDownCause, SessionInfo, SessionRequest, TunnelDownCause,
 };
@@ -80,7 +80,7 @@ impl Access {
     }
 
     /// What the LNS leg does with frames toward the subscriber.
-    fn relay_action(&self) -> Action {
+    pub(super) fn relay_action(&self) -> Action {
         match self {
             Access::Dialin { path, .. } => Action::Relay(path.clone()),
             Access::Pppoe { path, .. } => Action::Deliver(path.clone()),
@@ -248,6 +248,16 @@ pub(super) fn planner_config(config: &Config) -> PlannerConfig {
         move_timeout: p.move_timeout,
         tunnel_linger: config.lac.empty_tunnel_linger,
         ..PlannerConfig::default()
+    }
+}
+
+/// Which moves the planner plans on its own, from `[planner]`.
+pub(super) fn planner_policy(config: &Config) -> EventPolicy {
+    let p = &config.planner;
+    EventPolicy {
+        fill_holes: p.on_disconnect,
+        spare_bandwidth: p.on_spare_bandwidth,
+        replan_min_gain: p.hysteresis_tunnels as usize,
     }
 }
 
@@ -730,7 +740,7 @@ impl Actor {
                 account: AccountId(account),
                 customer: profile.customer,
                 supplementary: profile.supplementary,
-                level_bps: profile.level_bps,
+                level_bps: self.levels.start(SessionId(id), profile.level_bps),
             };
             let placement = match self.planner.place_session(now, spec) {
                 Ok(p) => p,
@@ -981,6 +991,7 @@ impl Actor {
                     .close_session(now, leg.tunnel, leg.session, lns_reason);
             }
         }
+        self.levels.stop(SessionId(id));
         if sub.placed {
             let decisions = self
                 .planner
@@ -1051,6 +1062,10 @@ impl Actor {
     }
 
     pub(super) fn on_lac_event(&mut self, now: Instant, event: Event) {
+        // Legs of live moves are the switchover's.
+        let Some(event) = self.lac_switchover_event(now, event) else {
+            return;
+        };
         match event {
             Event::TunnelUp { tunnel, peer } => {
                 let Some(t) = self.lac.tunnels.get_mut(&tunnel) else {
@@ -1060,7 +1075,9 @@ impl Actor {
                 let (planner_tunnel, peer_name, line) = (t.planner, t.peer.clone(), t.line.clone());
                 self.timers.clear(TimerKey::LacTunnelSetup(tunnel));
                 self.lac.hold_until.remove(&peer_name);
-                let capable = super::switchover::live_moves(peer.capabilities);
+                // `[planner] enabled = false`: sessions are packed, never moved.
+                let capable =
+                    super::switchover::live_moves(peer.capabilities) && self.config.planner.enabled;
                 if let Err(e) = self.planner.tunnel_up(now, planner_tunnel, capable) {
                     tracing::warn!(role = "lac", tunnel_id = tunnel, error = %e, "planner refused tunnel up");
                 }
@@ -1110,13 +1127,22 @@ impl Actor {
             .unwrap_or_else(|| describe_tunnel_down(cause));
         let failed =
             t.failure.is_some() || (!t.closing && !matches!(cause, TunnelDownCause::Local { .. }));
-        if t.closing {
-            if self.planner.tunnel_closed(now, t.planner).is_err()
-                && let Ok(loss) = self.planner.tunnel_down(now, t.planner)
-            {
-                self.apply_decisions(now, loss.decisions);
+        let loss = if t.closing {
+            match self.planner.tunnel_closed(now, t.planner) {
+                Ok(()) => None,
+                Err(_) => self.planner.tunnel_down(now, t.planner).ok(),
             }
-        } else if let Ok(loss) = self.planner.tunnel_down(now, t.planner) {
+        } else {
+            self.planner.tunnel_down(now, t.planner).ok()
+        };
+        if let Some(loss) = loss {
+            // Moves toward the tunnel failed with it (the switchover has usually seen its leg
+            // go already).
+            for r in &loss.failed_moves {
+                if let crate::engine::planner::MoveOutcome::Failed(cause) = r.outcome {
+                    self.abort_move(now, r.plan.id, cause);
+                }
+            }
             self.apply_decisions(now, loss.decisions);
         }
         tracing::info!(
@@ -1300,11 +1326,7 @@ impl Actor {
         for decision in decisions {
             match decision {
                 Decision::Move(plan) => super::switchover::start_move(self, now, plan),
-                Decision::AbortMove { id, session, .. } => {
-                    // No switchover is ever started (see switchover.rs), so nothing was made on
-                    // the target tunnel.
-                    tracing::debug!(move_id = id.0, session = session.0, "move abandoned");
-                }
+                Decision::AbortMove { id, cause, .. } => self.abort_move(now, id, cause),
                 Decision::CloseTunnel { tunnel, .. } => match self.lac.l2tp_tunnel(tunnel) {
                     Some(id) => {
                         self.lac.mark_closing(id);

@@ -49,8 +49,9 @@ pub(super) struct LnsSession {
     /// Why we refused the subscriber, for the CDN that follows the PPP failure.
     refusal: Option<CloseReason>,
     /// We started the teardown (CDN sent or being sent).
-    closing: bool,
-    peer: SocketAddr,
+    pub closing: bool,
+    /// The LAC's address (the data plane accepts frames of this session only from it).
+    pub peer: SocketAddr,
 }
 
 /// Everything the LNS role keeps.
@@ -58,7 +59,7 @@ pub(super) struct LnsState {
     pub sessions: HashMap<u32, LnsSession>,
     pub tunnels: HashMap<u16, PeerTunnel>,
     /// Calls accepted whose ICCN has not arrived; they count toward `lns.max_sessions`.
-    pending_calls: HashSet<u32>,
+    pub pending_calls: HashSet<u32>,
     pub pools: AddressPools,
 }
 
@@ -285,6 +286,10 @@ impl Actor {
                 cause,
             } => {
                 let key = session_key(tunnel, session);
+                // Legs of live moves are the switchover's.
+                if self.lns_switchover_down(now, key, &cause) {
+                    return;
+                }
                 if self.lns.pending_calls.remove(&key) {
                     self.dp.lns.remove(&key);
                 }
@@ -298,6 +303,13 @@ impl Actor {
     }
 
     fn lns_incoming_call(&mut self, now: Instant, tunnel: u16, session: u16, icrq: &Avps) {
+        if let Some(sw) = icrq.switchover
+            && self.shutdown_deadline.is_none()
+        {
+            // A live move of a session we already carry: no new subscriber, no limit.
+            self.lns_switchover_call(now, tunnel, session, sw);
+            return;
+        }
         let limit = self.config.lns.max_sessions as usize;
         let busy = self.lns.sessions.len() + self.lns.pending_calls.len();
         let refusal = if self.shutdown_deadline.is_some() {
@@ -307,8 +319,6 @@ impl Actor {
                 message: Some("the LNS is shutting down".into()),
                 cause: Some(vendor_cause(DisconnectCauseCode::Shutdown, "shutting down")),
             })
-        } else if icrq.switchover.is_some() {
-            Some(super::switchover::refuse_incoming())
         } else if busy >= limit {
             Some(CloseReason {
                 result: CdnResult::TemporaryFacilities,
@@ -360,6 +370,9 @@ impl Actor {
     }
 
     fn lns_session_up(&mut self, now: Instant, tunnel: u16, session: u16, info: &SessionInfo) {
+        if self.lns_switchover_up(now, tunnel, session, info) {
+            return;
+        }
         let Some(ep) = self.lns_ep.as_ref() else {
             return;
         };
@@ -422,7 +435,7 @@ impl Actor {
     }
 
     /// Sends a link's frames, handles its events, and refiles its timer, until it is quiet.
-    fn lns_step(&mut self, now: Instant, key: u32) {
+    pub(super) fn lns_step(&mut self, now: Instant, key: u32) {
         loop {
             let Some(s) = self.lns.sessions.get_mut(&key) else {
                 self.timers.clear(TimerKey::LnsLink(key));
@@ -460,7 +473,8 @@ impl Actor {
     }
 
     pub(super) fn lns_frame(&mut self, now: Instant, tunnel: u16, session: u16, frame: &[u8]) {
-        let key = session_key(tunnel, session);
+        // Both legs of a moving session feed its one PPP link.
+        let key = self.lns_context_key(session_key(tunnel, session));
         let _span = self.lns_span(key);
         let Some(s) = self.lns.sessions.get_mut(&key) else {
             if self.lns.pending_calls.contains(&key) {
@@ -681,7 +695,7 @@ impl Actor {
     }
 
     /// Forgets a session whose L2TP side is gone: the link dies silently, the address goes back.
-    fn lns_cleanup(&mut self, now: Instant, key: u32, mut s: LnsSession, cause: &str) {
+    pub(super) fn lns_cleanup(&mut self, now: Instant, key: u32, mut s: LnsSession, cause: &str) {
         s.link.lower_down(now);
         self.timers.clear(TimerKey::LnsLink(key));
         self.dp.lns.remove(&key);

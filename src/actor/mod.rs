@@ -21,7 +21,8 @@
 //! | `pppoe.rs`      | the PPPoE front-end: access concentrators per interface (RFC 2516)          |
 //! | `ctl.rs`        | answers to `l2tpagg ctl`                                                     |
 //! | `reload.rs`     | SIGHUP / `ctl reload`                                                        |
-//! | `switchover.rs` | the hook where live session moves plug in (not wired yet)                    |
+//! | `switchover.rs` | live session moves (LAC and LNS sides) and `ctl drain` of LAC tunnels       |
+//! | `levels.rs`     | service levels: sampling counters, feeding the allocator and the planner    |
 //! | `pool.rs`, `login.rs`, `timers.rs` | address pools, credential checks, the timer table          |
 //!
 //! # Loop
@@ -31,10 +32,11 @@
 //! planner and the actor's timer table.
 //!
 //! # Hooks for later tasks
-//! - Live switchover: `switchover.rs`. The planner's `Decision::Move` lands in
-//!   `switchover::start_move`; an ICRQ carrying a Switchover AVP lands in
-//!   `switchover::refuse_incoming`; `switchover::LIVE_MOVES_WIRED` switches on the capability
-//!   we advertise and report to the planner.
+//! - Live switchover (wired): `switchover.rs`. The planner's `Decision::Move` lands in
+//!   `switchover::start_move` and `AbortMove` in `Actor::abort_move`; the LAC endpoint's events
+//!   pass `Actor::lac_switchover_event` first; on the LNS an ICRQ with a Switchover AVP goes to
+//!   `Actor::lns_switchover_call`, its ICCN to `Actor::lns_switchover_up`, every session end to
+//!   `Actor::lns_switchover_down` and frames are filed by `Actor::lns_context_key`.
 //! - Disconnect engine: one field next to `planner`, its deadline added to `Actor::poll_timeout`
 //!   and its timeout called from `Actor::on_timeout`. Every session's
 //!   [`crate::dataplane::counters::SessionCounters`] already exists and is shared with the data
@@ -51,6 +53,7 @@ mod ctl;
 mod dialin;
 mod endpoint;
 mod lac;
+mod levels;
 mod lns;
 mod login;
 mod pool;
@@ -290,6 +293,10 @@ enum TimerKey {
     Subscriber(u64),
     /// A LAC tunnel that must be up by its setup deadline.
     LacTunnelSetup(u16),
+    /// A step of a live session move.
+    Switchover(switchover::SwitchTimer),
+    /// Sampling the counters for the service levels.
+    LevelSample,
 }
 
 /// How the actor stopped.
@@ -331,6 +338,10 @@ pub struct Actor {
     pppoe: pppoe::PppoeState,
     planner: Planner,
     timers: Timers<TimerKey>,
+    /// Live session moves in flight (both roles) and drained LAC tunnels.
+    switchovers: switchover::Switchovers,
+    /// The service-level monitor and allocator (`[planner.service_level]`).
+    levels: levels::Levels,
 
     /// Set by [`Command::Shutdown`]: when the grace ends.
     shutdown_deadline: Option<Instant>,
@@ -487,8 +498,12 @@ impl Actor {
         });
 
         let mut planner = Planner::new(lac::planner_config(&config));
+        planner.set_policy(lac::planner_policy(&config));
         let lac_state = lac::LacState::new(&config, &line_sockets, &mut planner, now);
         planner.handle_timeout(now);
+        let levels = levels::Levels::new(&config);
+        let mut timers = Timers::default();
+        timers.set(TimerKey::LevelSample, levels.first_sample(now));
         let started_at = parts.clock.wall_ms(now);
         let mut degraded = parts.degraded;
         let (pppoe, pppoe_degraded) = if lac_enabled {
@@ -518,7 +533,9 @@ impl Actor {
             dialin_policy,
             routes: parts.routes,
             planner,
-            timers: Timers::default(),
+            timers,
+            switchovers: switchover::Switchovers::default(),
+            levels,
             shutdown_deadline: None,
             early_frames: EarlyFrames::default(),
         };
@@ -656,6 +673,8 @@ impl Actor {
                 TimerKey::LnsLink(k) => self.lns_timer(now, k),
                 TimerKey::Subscriber(id) => self.subscriber_timer(now, id),
                 TimerKey::LacTunnelSetup(t) => self.lac_tunnel_setup_timer(now, t),
+                TimerKey::Switchover(t) => self.switchover_timer(now, t),
+                TimerKey::LevelSample => self.sample_levels(now),
             }
         }
     }

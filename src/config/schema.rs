@@ -1130,9 +1130,10 @@ pub struct ServiceLevelConfig {
     )]
     pub lower_percent: u8,
     /// Utilisation a new allocation aims at, percent; between `lower_percent` and `raise_percent`.
+    /// At least 29: the allocator gives at most 255 % headroom over the measured rate.
     #[serde(
         default = "default_target_percent",
-        deserialize_with = "units::ranged::<_, 1, 100, u8>"
+        deserialize_with = "units::ranged::<_, 29, 100, u8>"
     )]
     pub target_percent: u8,
     /// Raise threshold, percent of the allocation.
