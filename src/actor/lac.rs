@@ -57,7 +57,7 @@ pub(super) enum Access {
 
 impl Access {
     /// The PPP frame toward the subscriber (frames from the engine start at the Protocol field).
-    fn send_frame(&self, frame: &[u8]) -> std::io::Result<usize> {
+    pub(super) fn send_frame(&self, frame: &[u8]) -> std::io::Result<usize> {
         match self {
             Access::Dialin { path, .. } => path.send_frame(&with_address_control(frame)),
         }
@@ -74,6 +74,14 @@ impl Access {
     pub fn label(&self) -> &'static str {
         match self {
             Access::Dialin { .. } => "l2tp",
+        }
+    }
+
+    /// The access point simultaneous-login limits count per (condition D): the subscriber's own
+    /// LAC for a dial-in.
+    pub fn access_point(&self) -> String {
+        match self {
+            Access::Dialin { peer_name, .. } => format!("l2tp:{peer_name}"),
         }
     }
 }
@@ -140,6 +148,8 @@ pub(super) struct Subscriber {
     refusal: Option<CloseReason>,
     /// Set before we give up on the leg ourselves: fail over instead of ending.
     failover: bool,
+    /// Set when the disconnect engine cut the subscriber: why, for the stop record.
+    pub end_cause: Option<super::disconnect::EndCause>,
 }
 
 /// One of our tunnels toward an LNS. Peer and line are kept by name and value: a reload may
@@ -349,6 +359,7 @@ impl LacState {
                 up_at: None,
                 refusal: None,
                 failover: false,
+                end_cause: None,
             },
         );
         id
@@ -564,9 +575,23 @@ impl Actor {
                     customer: settings.contract.consolidation,
                     supplementary: settings.contract.supplementary,
                 };
-                if let Some(sub) = self.lac.subscribers.get_mut(&id) {
-                    sub.profile = Some(profile);
-                    sub.phase = Phase::Connecting;
+                let (name, level) = (profile.name.clone(), profile.level_bps);
+                let Some(sub) = self.lac.subscribers.get_mut(&id) else {
+                    return;
+                };
+                sub.profile = Some(profile);
+                sub.phase = Phase::Connecting;
+                let login = super::disconnect::LoginInfo {
+                    key: super::disconnect::lac_key(id),
+                    subscriber: &name,
+                    access_point: sub.access.access_point(),
+                    counters: sub.counters.clone(),
+                    path_max_bps: level,
+                };
+                if let Err(reason) = self.disconnect_login(now, login) {
+                    let message = reason.message.clone().unwrap_or_default();
+                    self.lac_refuse_with(now, id, &message, reason);
+                    return;
                 }
                 self.lac_place(now, id);
             }
@@ -843,9 +868,6 @@ impl Actor {
     /// Refuses an authenticated (or authenticating) subscriber: a PAP/CHAP failure if the link
     /// is still ours, then the access CDN.
     fn lac_refuse(&mut self, now: Instant, id: u64, message: &str) {
-        let Some(sub) = self.lac.subscribers.get_mut(&id) else {
-            return;
-        };
         let reason = CloseReason {
             result: CdnResult::TemporaryFacilities,
             error: Some(ErrorCode::TryAnother),
@@ -854,6 +876,20 @@ impl Actor {
                 DisconnectCauseCode::ResourceExhausted,
                 message,
             )),
+        };
+        self.lac_refuse_with(now, id, message, reason);
+    }
+
+    /// [`Self::lac_refuse`] with the access CDN's reason given.
+    pub(super) fn lac_refuse_with(
+        &mut self,
+        now: Instant,
+        id: u64,
+        message: &str,
+        reason: CloseReason,
+    ) {
+        let Some(sub) = self.lac.subscribers.get_mut(&id) else {
+            return;
         };
         if !sub.handed_off && sub.link.awaiting_verdict() {
             sub.refusal = Some(reason);
@@ -915,6 +951,7 @@ impl Actor {
             return;
         };
         self.timers.clear(TimerKey::Subscriber(id));
+        self.disconnect_logout(super::disconnect::lac_key(id));
         if let Some(leg) = &sub.leg
             && leg.alive
         {
@@ -965,11 +1002,16 @@ impl Actor {
             tracing::Level::DEBUG
         };
         let subscriber = sub.profile.as_ref().map_or("", |p| &p.name);
+        let acct_terminate_cause = sub
+            .end_cause
+            .as_ref()
+            .map(|c| c.acct_terminate_cause.name());
         if level == tracing::Level::INFO {
             tracing::info!(
                 role = "lac", subscriber, tunnel_id, session_id,
                 access = sub.access.label(), access_tunnel_id = access_tunnel,
                 access_session_id = access_session, cause = %why,
+                acct_terminate_cause,
                 bytes_up = snapshot.direction(Direction::FromSubscriber).bytes,
                 bytes_down = snapshot.direction(Direction::ToSubscriber).bytes,
                 "session down"

@@ -20,6 +20,7 @@
 //! | `dialin.rs`     | the L2TP dial-in front-end: subscribers' own LACs                           |
 //! | `ctl.rs`        | answers to `l2tpagg ctl`                                                     |
 //! | `reload.rs`     | SIGHUP / `ctl reload`                                                        |
+//! | `disconnect.rs` | the disconnect-condition engine (seed 004) and resume after a disconnect     |
 //! | `switchover.rs` | the hook where live session moves plug in (not wired yet)                    |
 //! | `pool.rs`, `login.rs`, `timers.rs` | address pools, credential checks, the timer table          |
 //!
@@ -34,12 +35,12 @@
 //!   `switchover::start_move`; an ICRQ carrying a Switchover AVP lands in
 //!   `switchover::refuse_incoming`; `switchover::LIVE_MOVES_WIRED` switches on the capability
 //!   we advertise and report to the planner.
-//! - Disconnect engine: one field next to `planner`, its deadline added to `Actor::poll_timeout`
-//!   and its timeout called from `Actor::on_timeout`. Every session's
-//!   [`crate::dataplane::counters::SessionCounters`] already exists and is shared with the data
-//!   plane (`lac::Subscriber::counters`, `lns::LnsSession::counters`); a session is cut with
-//!   `Actor::lac_end` (LAC) or `Actor::lns_close` (LNS) and a `DisconnectCauseCode::
-//!   AutomaticDisconnect` vendor cause.
+//! - Disconnect engine (wired, `disconnect.rs`): the field `disconnect` next to `planner`, its
+//!   deadline in `Actor::poll_timeout`, its timeout in `Actor::on_timeout`; sessions register at
+//!   authentication (`lac_authenticate`, `lns_authenticate`) and leave in `lac_end` /
+//!   `lns_cleanup`. A session cut automatically carries an `end_cause`
+//!   (`disconnect::EndCause`: Acct-Terminate-Cause, condition, measured value and limit) into
+//!   its end path, for the ledger's stop record.
 //! - Ledger: one field; usage starts where "session up" is logged (`Actor::lac_session_up`,
 //!   the LNS `NetworkUp` handler) and stops in `Actor::lac_end` / `Actor::lns_cleanup`.
 //! - PPPoE front-end: a variant of `lac::Access` next to `Access::Dialin` (frames toward the
@@ -48,6 +49,7 @@
 
 mod ctl;
 mod dialin;
+mod disconnect;
 mod endpoint;
 mod lac;
 mod lns;
@@ -303,6 +305,7 @@ pub struct Actor {
     dialin: dialin::DialinState,
     planner: Planner,
     timers: Timers<TimerKey>,
+    disconnect: disconnect::DisconnectState,
 
     /// Set by [`Command::Shutdown`]: when the grace ends.
     shutdown_deadline: Option<Instant>,
@@ -462,6 +465,7 @@ impl Actor {
         let lac_state = lac::LacState::new(&config, &line_sockets, &mut planner, now);
         planner.handle_timeout(now);
         let started_at = parts.clock.wall_ms(now);
+        let disconnect = disconnect::DisconnectState::new(&config, &parts.dataplane);
         let actor = Actor {
             lns: lns::LnsState::new(&config),
             lac: lac_state,
@@ -483,6 +487,7 @@ impl Actor {
             routes: parts.routes,
             planner,
             timers: Timers::default(),
+            disconnect,
             shutdown_deadline: None,
             early_frames: EarlyFrames::default(),
         };
@@ -549,7 +554,8 @@ impl Actor {
     }
 
     /// The earliest deadline of anything the actor owns.
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        let disconnect = self.disconnect.poll_timeout();
         let mut next = self.timers.next();
         let mut consider = |t: Option<Instant>| {
             if let Some(t) = t {
@@ -560,6 +566,7 @@ impl Actor {
             consider(self.endpoint(role).and_then(|e| e.endpoint.poll_timeout()));
         }
         consider(self.planner.poll_timeout());
+        consider(disconnect);
         consider(self.shutdown_deadline);
         next
     }
@@ -621,6 +628,7 @@ impl Actor {
                 TimerKey::LacTunnelSetup(t) => self.lac_tunnel_setup_timer(now, t),
             }
         }
+        self.disconnect_timeout(now);
     }
 
     /// Drains every endpoint's events, then its transmits, until nothing is left. Events go first
@@ -741,6 +749,7 @@ impl Actor {
         if queue_full > 0 {
             out.insert("actor.queue_full".into(), queue_full);
         }
+        out.extend(self.disconnect.counters(&self.dp));
         out
     }
 }
