@@ -261,7 +261,9 @@ impl DisconnectState {
         }
     }
 
-    /// Counters for `ctl status`, by name.
+    /// Counters for `ctl status`, by name (non-zero ones only): sessions cut per condition, logins
+    /// refused, and the resume buffer's holds and drops (with two gauges: addresses held and
+    /// packets buffered now).
     pub fn counters(&self, dp: &Dataplane) -> Vec<(String, u64)> {
         let mut out = Vec::new();
         for (i, n) in self.counts.fired.iter().enumerate() {
@@ -272,8 +274,13 @@ impl DisconnectState {
         if self.counts.refused > 0 {
             out.push(("disconnect.logins_refused".into(), self.counts.refused));
         }
-        if let Some(stats) = dp.resume().with(|b| b.stats()) {
+        if let Some((stats, held, (packets, _))) = dp
+            .resume()
+            .with(|b| (b.stats(), b.held_addresses(), b.buffered()))
+        {
             for (name, v) in [
+                ("resume.held_addresses", held as u64),
+                ("resume.buffered_packets", packets as u64),
                 ("resume.expired_holds", stats.expired),
                 ("resume.expired_packets", stats.expired_packets),
                 ("resume.expired_bytes", stats.expired_bytes),
