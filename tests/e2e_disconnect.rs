@@ -626,3 +626,41 @@ disconnect_profile = "short"
         })
         .unwrap();
 }
+
+#[test]
+fn a_reload_applies_changed_conditions_to_live_sessions() {
+    let net = topology("drl");
+    let profile = |idle: &str| {
+        format!(
+            "[[disconnect.profiles]]\nname = \"p\"\n{idle}\n\
+             [[subscriber_range]]\nprefix = \"z\"\ncount = 2\nsecret = \"pw\"\n\
+             disconnect_profile = \"p\"\n"
+        )
+    };
+    // Before: a session time of an hour. After: idle two seconds for everyone on the profile.
+    let before = config("30s", &profile("session_time = \"1h\""));
+    let after = config(
+        "30s",
+        &profile("session_time = \"1h\"\nidle = { time = \"2s\" }"),
+    );
+    let daemon = Daemon::start("drl", Some(net.conc.name()), &before);
+    let echo_running = echo_server(&net.srv);
+    net.sub
+        .block_on(|| async {
+            let d = dialer("10.1.0.1:1702").await;
+            let mut z1 = dial(&d, "z1").await;
+            busy_for(&mut z1, Duration::from_millis(500), 40003).await;
+            daemon.write_config(&after);
+            let out = daemon.ctl(&["reload"]);
+            assert!(out.status.success(), "{out:?}");
+            daemon.wait_event("disconnect conditions of live sessions updated", T, |e| {
+                e["fields"]["sessions"] == 1
+            });
+            assert_terminated(&cut(&mut z1).await, "idle");
+            let f = automatic(&daemon, "lac", "z1");
+            assert_eq!(f["acct_terminate_cause"], "Idle-Timeout");
+            d.close().await.expect("dialer closes");
+        })
+        .unwrap();
+    echo_running.store(false, Ordering::Relaxed);
+}
