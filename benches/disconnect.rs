@@ -79,15 +79,18 @@ fn population() -> Population {
 
 fn table() -> Arc<ServiceTable> {
     let specs = (0..1000u32)
-        .map(|i| ServiceSpec {
-            name: format!("svc{i}").into(),
-            address: std::net::Ipv4Addr::from(0xC000_0000u32 + i),
-            protocol: PROTO_TCP,
-            port: Some(443),
-            idle_timeout: Duration::from_secs(300 + u64::from(i)),
+        .map(|i| {
+            ServiceSpec::host(
+                &format!("svc{i}"),
+                std::net::Ipv4Addr::from(0xC000_0000u32 + i),
+                PROTO_TCP,
+                Some(443),
+                Duration::from_secs(300 + u64::from(i)),
+            )
         })
         .collect();
-    SharedServiceTable::new(ServiceTable::empty()).publish(ServiceTable::build(specs, &[]).unwrap())
+    SharedServiceTable::new(ServiceTable::empty())
+        .publish(ServiceTable::build(specs, &[], &[]).unwrap())
 }
 
 /// The common flat-rate profile: session time, idle, a monthly volume cap, one login per name.
@@ -128,6 +131,7 @@ fn everything() -> Arc<Conditions> {
         }),
         app_timeout: Some(AppTimeoutCondition {
             guard: Duration::from_secs(10),
+            groups: 1,
         }),
         logins: Some(LoginCondition {
             per_subscriber: Some(2),
@@ -156,6 +160,7 @@ fn fill(pop: &Population, conditions: &Arc<Conditions>, t0: Instant) -> (Disconn
                 counters: pop.counters[i].clone(),
                 path_max_bps: 100_000_000,
                 logged_in_at: now,
+                disconnect_order: (i % 1000) as u32,
             },
         );
         assert!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use l2tpagg::dataplane::classifier::{
     Ipv4Error, Ipv4Summary, PROTO_ICMP, PROTO_TCP, PROTO_UDP, ServiceId, ServiceSpec, ServiceTable,
-    count_ipv4,
+    SharedServiceTable, count_ipv4, count_shared,
 };
 use l2tpagg::dataplane::counters::{Direction, SessionCounters};
 use proptest::prelude::*;
@@ -18,12 +18,8 @@ const PINGER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const OTHER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
 
 fn table() -> ServiceTable {
-    let svc = |name: &str, address, protocol, port| ServiceSpec {
-        name: name.into(),
-        address,
-        protocol,
-        port,
-        idle_timeout: Duration::from_secs(120),
+    let svc = |name: &str, address, protocol, port| {
+        ServiceSpec::host(name, address, protocol, port, Duration::from_secs(120))
     };
     ServiceTable::build(
         vec![
@@ -33,7 +29,9 @@ fn table() -> ServiceTable {
             svc("web-any-udp", WEB, PROTO_UDP, None),
         ],
         // Set 0: the web server; set 1: the DNS server and the web server.
-        &[vec![WEB], vec![DNS, WEB]],
+        &[vec![WEB.into()], vec![DNS.into(), WEB.into()]],
+        // Every service in group 0.
+        &[],
     )
     .unwrap()
 }
@@ -68,7 +66,7 @@ fn packet(
 
 fn tracking(sets: u64) -> SessionCounters {
     let c = SessionCounters::new();
-    c.set_watch(sets, true);
+    c.set_watch(sets, 1);
     c
 }
 
@@ -314,6 +312,37 @@ fn a_server_set_the_session_does_not_follow_is_not_listed() {
             .listed
     );
     assert_eq!(c.snapshot().from_subscriber.listed_packets, 0);
+}
+
+#[test]
+fn the_shared_path_counts_like_the_direct_one_and_follows_a_publish() {
+    let shared = SharedServiceTable::new(ServiceTable::empty());
+    let p = packet(SUB, DNS, PROTO_UDP, Some((40000, 53)), 0, 8);
+    let ip = Ipv4Summary::parse(&p).unwrap();
+    let watching = tracking(0b10);
+    let plain = SessionCounters::new();
+    // Empty table: counted, nothing classified.
+    let class = count_shared(&shared, &watching, Direction::FromSubscriber, &ip, 3);
+    assert_eq!(
+        (class.listed, class.service, class.bytes),
+        (false, None, 28)
+    );
+    // After a publish the same thread sees the new table at its next packet.
+    let t = shared.publish(table());
+    let class = count_shared(&shared, &watching, Direction::FromSubscriber, &ip, 4);
+    assert_eq!((class.listed, class.service), (true, Some(ServiceId(0))));
+    assert_eq!(
+        watching
+            .service_activity(t.generation())
+            .collect::<Vec<_>>(),
+        vec![(0, 4)]
+    );
+    // A session that watches nothing is only counted.
+    let class = count_shared(&shared, &plain, Direction::FromSubscriber, &ip, 4);
+    assert_eq!((class.listed, class.service), (false, None));
+    assert_eq!(plain.snapshot().from_subscriber.packets, 1);
+    assert_eq!(watching.snapshot().from_subscriber.packets, 2);
+    assert_eq!(watching.snapshot().from_subscriber.listed_packets, 1);
 }
 
 fn check_any(bytes: &[u8], stamp: u64) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use l2tpagg::dataplane::classifier::{
-    PROTO_TCP, PROTO_UDP, ServiceSpec, ServiceTable, SharedServiceTable, count_ipv4,
+    PROTO_TCP, PROTO_UDP, ServiceId, ServiceSpec, ServiceTable, SharedServiceTable, count_ipv4,
 };
 use l2tpagg::dataplane::counters::{Direction, SessionCounters, StampBase};
 use l2tpagg::engine::disconnect::{
@@ -72,6 +72,18 @@ impl Rig {
         access_point: &str,
         conditions: &Arc<Conditions>,
     ) -> (LoginOutcome, SessionKey, Arc<SessionCounters>) {
+        self.login_ordered(when, subscriber, access_point, conditions, 100)
+    }
+
+    /// A login with a place in the disconnect order (lowest is cut first).
+    fn login_ordered(
+        &mut self,
+        when: Duration,
+        subscriber: &str,
+        access_point: &str,
+        conditions: &Arc<Conditions>,
+        disconnect_order: u32,
+    ) -> (LoginOutcome, SessionKey, Arc<SessionCounters>) {
         let key = SessionKey(self.next_key);
         self.next_key += 1;
         let counters = Arc::new(SessionCounters::new());
@@ -86,6 +98,7 @@ impl Rig {
                 counters: counters.clone(),
                 path_max_bps: 1_000_000,
                 logged_in_at: now,
+                disconnect_order,
             },
         );
         (outcome, key, counters)
@@ -287,7 +300,7 @@ fn b_idle_to_subscriber_ignores_traffic_from_the_subscriber() {
 
 /// A table whose server set 0 is {FTP}, with no services.
 fn listed_ftp_table() -> ServiceTable {
-    ServiceTable::build(Vec::new(), &[vec![FTP]]).unwrap()
+    ServiceTable::build(Vec::new(), &[vec![FTP.into()]], &[]).unwrap()
 }
 
 #[test]
@@ -571,28 +584,22 @@ fn d_per_access_point_counts_everyone_on_that_access_point() {
 }
 
 #[test]
-fn d_per_server_cut_by_order_cuts_the_highest_order_first() {
+fn d_per_server_cut_by_order_cuts_the_lowest_order_first() {
     let mut rig = Rig::new();
-    let order = |o: u8| {
-        conds(Conditions {
-            disconnect_order: o,
-            ..Default::default()
-        })
-    };
+    let none = conds(Conditions::default());
     let c = conds(Conditions {
         logins: Some(LoginCondition {
             per_server: Some(3),
             policy: LoginPolicy::CutByOrder,
             ..Default::default()
         }),
-        disconnect_order: 1,
         ..Default::default()
     });
-    rig.login_at(secs(1), "gold", "eth1", &order(0));
-    let (_, k_cheap1, _) = rig.login_at(secs(2), "cheap1", "eth2", &order(5));
-    let (_, k_cheap2, _) = rig.login_at(secs(3), "cheap2", "eth1", &order(5));
+    rig.login_ordered(secs(1), "gold", "eth1", &none, 1000);
+    let (_, k_cheap1, _) = rig.login_ordered(secs(2), "cheap1", "eth2", &none, 5);
+    let (_, k_cheap2, _) = rig.login_ordered(secs(3), "cheap2", "eth1", &none, 5);
     // Server full (3); the order-5 sessions go first, earliest among them first.
-    let v = victims(rig.login_at(secs(4), "new1", "eth1", &c).0);
+    let v = victims(rig.login_ordered(secs(4), "new1", "eth1", &c, 9).0);
     assert_eq!(
         v.iter().map(|d| d.session).collect::<Vec<_>>(),
         vec![k_cheap1]
@@ -606,18 +613,14 @@ fn d_per_server_cut_by_order_cuts_the_highest_order_first() {
             ..
         }
     ));
-    let v = victims(rig.login_at(secs(5), "new2", "eth2", &c).0);
+    let v = victims(rig.login_ordered(secs(5), "new2", "eth2", &c, 9).0);
     assert_eq!(
         v.iter().map(|d| d.session).collect::<Vec<_>>(),
         vec![k_cheap2]
     );
-    // Now the highest order present is 1 (new1, new2); a login ranked 9 ranks first itself and is
-    // refused rather than cutting someone ranked lower.
-    let top = conds(Conditions {
-        disconnect_order: 9,
-        ..(*c).clone()
-    });
-    match rig.login_at(secs(6), "pushy", "eth1", &top).0 {
+    // Now the lowest order present is 9 (new1, new2); a login ranked 1 ranks first itself and is
+    // refused rather than cutting someone ranked after it.
+    match rig.login_ordered(secs(6), "pushy", "eth1", &c, 1).0 {
         LoginOutcome::Refused(LoginRefusal::Logins {
             scope: LoginScope::Server,
             count: 4,
@@ -630,23 +633,21 @@ fn d_per_server_cut_by_order_cuts_the_highest_order_first() {
         5,
         "3 live + 2 cut and waiting for logout; the refusal added none"
     );
+    // An equal rank is not a reason to refuse: the earliest of the rank goes.
+    let v = victims(rig.login_ordered(secs(7), "peer", "eth1", &c, 9).0);
+    assert_eq!(v.len(), 1);
 }
 
 #[test]
 fn d_cut_earliest_ignores_the_order() {
     let mut rig = Rig::new();
-    let order = |o: u8| {
-        conds(Conditions {
-            disconnect_order: o,
-            ..Default::default()
-        })
-    };
+    let none = conds(Conditions::default());
     let c = logins(LoginCondition {
         per_server: Some(2),
         ..Default::default()
     });
-    let (_, k_first, _) = rig.login_at(secs(1), "x", "eth1", &order(0));
-    rig.login_at(secs(2), "y", "eth1", &order(9));
+    let (_, k_first, _) = rig.login_ordered(secs(1), "x", "eth1", &none, 1000);
+    rig.login_ordered(secs(2), "y", "eth1", &none, 0);
     let v = victims(rig.login_at(secs(3), "z", "eth1", &c).0);
     assert_eq!(
         v.iter().map(|d| d.session).collect::<Vec<_>>(),
@@ -792,29 +793,19 @@ fn e_traffic_measures_the_configured_direction() {
 fn service_table() -> ServiceTable {
     ServiceTable::build(
         vec![
-            ServiceSpec {
-                name: "ftp".into(),
-                address: FTP,
-                protocol: PROTO_TCP,
-                port: Some(21),
-                idle_timeout: secs(60),
-            },
-            ServiceSpec {
-                name: "web".into(),
-                address: WEB,
-                protocol: PROTO_TCP,
-                port: Some(443),
-                idle_timeout: secs(300),
-            },
+            ServiceSpec::host("ftp", FTP, PROTO_TCP, Some(21), secs(60)),
+            ServiceSpec::host("web", WEB, PROTO_TCP, Some(443), secs(300)),
         ],
+        &[],
         &[],
     )
     .unwrap()
 }
 
+/// F on every service (a table built without watch groups puts them all in group 0).
 fn app_timeout(guard: Duration) -> Arc<Conditions> {
     conds(Conditions {
-        app_timeout: Some(AppTimeoutCondition { guard }),
+        app_timeout: Some(AppTimeoutCondition { guard, groups: 1 }),
         ..Default::default()
     })
 }
@@ -926,6 +917,50 @@ fn f_without_service_traffic_never_fires() {
     assert!(rig.drive(secs(3600)).is_empty());
 }
 
+#[test]
+fn f_watches_only_the_services_of_its_groups() {
+    // Group 0: ftp only; group 1: ftp and web.
+    let table = ServiceTable::build(
+        service_table().services().to_vec(),
+        &[],
+        &[vec![ServiceId(0)], vec![ServiceId(0), ServiceId(1)]],
+    )
+    .unwrap();
+    let mut rig = Rig::with_table(table, secs(1));
+    let group = |g: u64| {
+        conds(Conditions {
+            app_timeout: Some(AppTimeoutCondition {
+                guard: secs(5),
+                groups: g,
+            }),
+            ..Default::default()
+        })
+    };
+    let (ftp_only, ftp_counters) = rig.login(secs(0), "ftp-only", &group(0b01));
+    let (both, both_counters) = rig.login(secs(0), "both", &group(0b10));
+    let table = rig.table.clone();
+    let web = ipv4(SUBSCRIBER_ADDR, WEB, PROTO_TCP, 40000, 443, 52);
+    for counters in [&ftp_counters, &both_counters] {
+        count_ipv4(
+            &table,
+            counters,
+            Direction::FromSubscriber,
+            &web,
+            rig.stamp(secs(10)),
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        ftp_counters.service_activity(table.generation()).count(),
+        0,
+        "web is not in group 0: the data plane does not even record it"
+    );
+    let fired = rig.drive(secs(1000));
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!((fired[0].0, fired[0].1.handle), (secs(305), both));
+    assert!(rig.engine.session_key(ftp_only).is_some());
+}
+
 // ---- combinations ----
 
 #[test]
@@ -1007,11 +1042,11 @@ fn reload_shortens_and_lengthens_the_limits_of_live_sessions() {
     assert!(rig.run(secs(30)).is_empty());
     // Reload: pat gets the short limit, quin the long one.
     rig.engine.reload(rig.at(secs(30)), |_, subscriber| {
-        if subscriber == "pat" {
-            short.clone()
+        Some(if subscriber == "pat" {
+            (short.clone(), 100)
         } else {
-            long.clone()
-        }
+            (long.clone(), 100)
+        })
     });
     assert_eq!(
         rig.engine.conditions(h1).unwrap().idle.unwrap().limit,
@@ -1043,7 +1078,8 @@ fn reload_that_makes_a_condition_hold_fires_at_once() {
         conds(Conditions {
             session_time: Some(secs(3600)),
             ..Default::default()
-        })
+        }),
+        100
     ));
     assert_eq!(rig.engine.poll_timeout(), Some(now));
     let d = only(rig.run(secs(7200)));
@@ -1073,11 +1109,11 @@ fn reload_adding_volume_and_removing_it() {
         }),
         ..Default::default()
     });
-    rig.engine.set_conditions(rig.at(secs(5)), h, volume);
+    rig.engine.set_conditions(rig.at(secs(5)), h, volume, 100);
     assert_eq!(rig.engine.poll_timeout(), Some(rig.at(secs(6))));
     // Removed again before the pass: nothing fires.
     rig.engine
-        .set_conditions(rig.at(secs(5)), h, conds(Conditions::default()));
+        .set_conditions(rig.at(secs(5)), h, conds(Conditions::default()), 100);
     assert!(rig.drive(secs(100)).is_empty());
 }
 
@@ -1098,7 +1134,9 @@ fn reload_switching_the_service_table_rearms_f() {
     // New table: ftp's timeout is now 20 s. Activity under the old table is forgotten.
     let mut new = service_table().services().to_vec();
     new[0].idle_timeout = secs(20);
-    let new = rig.shared.publish(ServiceTable::build(new, &[]).unwrap());
+    let new = rig
+        .shared
+        .publish(ServiceTable::build(new, &[], &[]).unwrap());
     rig.engine.set_service_table(rig.at(secs(15)), new.clone());
     assert!(
         rig.drive(secs(100)).is_empty(),
@@ -1156,7 +1194,7 @@ fn a_reused_slot_does_not_honour_an_old_handle() {
     assert_eq!(rig.engine.session_key(old), None);
     assert!(
         !rig.engine
-            .set_conditions(rig.at(secs(2)), old, conds(Conditions::default()))
+            .set_conditions(rig.at(secs(2)), old, conds(Conditions::default()), 100)
     );
     assert_eq!(rig.engine.logout(old), None);
     assert!(rig.engine.session_key(new).is_some());
@@ -1223,7 +1261,7 @@ fn reload_keeps_the_minimum_rate_activity_of_a_live_session() {
     // Shorten the limit to 30 s at 25 s: idle still counts from 20 s, not from login nor from now.
     fired.extend(rig.drive(secs(25)));
     rig.engine
-        .set_conditions(rig.at(secs(25)), h, with(secs(30)));
+        .set_conditions(rig.at(secs(25)), h, with(secs(30)), 100);
     fired.extend(rig.drive(secs(200)));
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert_eq!(fired[0].0, secs(50));

@@ -1,101 +1,139 @@
-//! The `[disconnect]` config section: a full example parses and compiles into the engine's values;
-//! unknown keys, negative numbers, zero limits, unknown servers and overlapping services are
-//! refused with the key that is wrong.
+//! The disconnect settings through the one TOML schema (the config layer) into the engine's
+//! runtime types: a full example maps into conditions, the service table, watch groups and resume
+//! bounds; what the mapping cannot represent (IPv6 servers, two server lists for one session,
+//! too many lists or watched-service sets) and the engine's own rules (zero limits, unknown
+//! names, overlapping services, a guard not shorter than a server timeout, a traffic window
+//! shorter than the sampling interval) are refused as `FILE:LINE:COL: key: message`.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use l2tpagg::dataplane::classifier::PROTO_TCP;
-use l2tpagg::engine::disconnect::config::{ConfigIssue, DisconnectConfig};
+use l2tpagg::config::{self, Config};
+use l2tpagg::dataplane::classifier::{PROTO_TCP, PROTO_UDP, ServiceId};
+use l2tpagg::engine::disconnect::config::{CompiledDisconnect, resume_limits};
 use l2tpagg::engine::disconnect::{
     DEFAULT_SAMPLE_INTERVAL, IdleDirection, LoginPolicy, RateDirection, VolumeCondition,
 };
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Root {
-    disconnect: DisconnectConfig,
+fn load(text: &str) -> Config {
+    config::load_str("t.toml", text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn parse(toml_text: &str) -> Result<DisconnectConfig, String> {
-    toml::from_str::<Root>(toml_text)
-        .map(|r| r.disconnect)
-        .map_err(|e| e.to_string())
+fn errors(text: &str) -> Vec<String> {
+    match config::load_str("t.toml", text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.errors.iter().map(|d| d.to_string()).collect(),
+    }
 }
 
-fn issues(toml_text: &str) -> Vec<String> {
-    parse(toml_text)
-        .expect("parses")
-        .validate()
-        .iter()
-        .map(ConfigIssue::to_string)
-        .collect()
+fn assert_has(got: &[String], want: &str) {
+    assert!(
+        got.iter().any(|g| g == want),
+        "missing {want:?} in {got:#?}"
+    );
 }
 
 const FULL: &str = r#"
+[lns]
+local_address = "100.64.0.1"
+[lns.resume]
+grace = "90s"
+buffer_packets = 32
+buffer_bytes = "48KiB"
+total_bytes = "1MiB"
+[[lns.peers]]
+name = "lo"
+address = "127.0.0.1"
+[[lns.pools]]
+name = "p"
+ranges = ["100.64.1.0/24"]
+default = true
+
 [disconnect]
-sample_interval = "500ms"
+sampling_interval = "500ms"
 
-[[disconnect.server]]
-name = "ftp1"
-address = "192.0.2.10"
-
-[[disconnect.server]]
-name = "web1"
-address = "192.0.2.20"
-
-[[disconnect.service]]
+[[disconnect.services]]
 name = "ftp"
-server = "ftp1"
+address = "192.0.2.10"
 protocol = "tcp"
 port = 21
-idle_timeout = "15m"
+server_idle_timeout = "15m"
 
-[[disconnect.service]]
-name = "web-quic"
-server = "web1"
-protocol = 17
-idle_timeout = "30s"
+[[disconnect.services]]
+name = "quic"
+address = "198.51.100.0/24"
+protocol = "udp"
+port = "443-444"
+server_idle_timeout = "30s"
 
-[disconnect.profile.flat]
+[[disconnect.server_lists]]
+name = "cdn"
+servers = ["192.0.2.0/24", "198.51.100.7"]
+
+[[disconnect.server_lists]]
+name = "ftp-only"
+servers = ["192.0.2.10"]
+
+[[disconnect.profiles]]
+name = "flat"
 session_time = "24h"
-listed_servers = ["ftp1", "web1"]
-disconnect_order = 3
-idle = { limit = "30m", direction = "from-subscriber", only_listed_servers = true, min_rate_bps = 8000 }
-volume = { bytes_to_subscriber = 50_000_000_000, packets_from_subscriber = 1_000_000 }
-logins = { per_subscriber = 1, per_access_point = 500, policy = "cut-by-order" }
-traffic = { window = "10m", max_percent = 60, direction = "to-subscriber" }
-app_timeout = { guard = "10s" }
+idle = { time = "30m", direction = "from_subscriber", servers = "cdn", min_rate = "8k" }
+volume = { to_subscriber_bytes = 50000000000, from_subscriber_packets = 1000000, servers = "cdn" }
+logins = { per_subscriber = 1, per_access_point = 500, victim = "order" }
+traffic = { percent = 60, window = "10m" }
+app_timeout = { guard = "10s", services = ["ftp"] }
 
-[disconnect.profile.other]
-listed_servers = ["ftp1"]
-volume = { bytes_from_subscriber = 1, only_listed_servers = true }
+[[disconnect.profiles]]
+name = "other"
+volume = { from_subscriber_bytes = 1, servers = "ftp-only" }
+logins = { per_server = 100000, policy = "refuse" }
+app_timeout = { guard = "5s" }
 
-[disconnect.profile.empty]
+[[disconnect.profiles]]
+name = "empty"
 
-[disconnect.resume]
-grace = "2m"
-max_packets_per_address = 32
+[[subscriber]]
+name = "alice"
+secret = "a"
+disconnect_profile = "flat"
+disconnect_order = 7
+
+[[subscriber]]
+name = "bob"
+secret = "b"
+disconnect_profile = "flat"
+disconnect = { session_time = "1h" }
+
+[[subscriber_range]]
+prefix = "u"
+count = 3
+secret = "u"
+disconnect_profile = "other"
 "#;
 
 #[test]
-fn the_full_example_compiles_into_engine_values() {
-    let cfg = parse(FULL).unwrap();
-    let compiled = cfg.compile().unwrap();
+fn the_full_example_maps_into_engine_values() {
+    let cfg = load(FULL);
+    let c = CompiledDisconnect::new(&cfg).unwrap();
+    assert_eq!(c.settings.sample_interval, Duration::from_millis(500));
+    let services = c.table.services();
+    assert_eq!(services.len(), 2);
     assert_eq!(
-        compiled.settings.sample_interval,
-        Duration::from_millis(500)
+        (services[0].protocol, services[0].network, services[0].ports),
+        (PROTO_TCP, "192.0.2.10/32".parse().unwrap(), Some((21, 21)))
     );
-    assert_eq!(compiled.table.services().len(), 2);
-    assert_eq!(compiled.table.services()[0].protocol, PROTO_TCP);
     assert_eq!(
-        compiled.table.services()[0].address,
-        Ipv4Addr::new(192, 0, 2, 10)
+        (services[1].protocol, services[1].ports),
+        (PROTO_UDP, Some((443, 444)))
     );
-    assert_eq!(compiled.table.services()[1].port, None);
+    assert_eq!(
+        c.table
+            .lookup_service(Ipv4Addr::new(198, 51, 100, 99), PROTO_UDP, Some(444)),
+        Some(ServiceId(1))
+    );
 
-    let flat = compiled.profile("flat").unwrap();
+    let (flat, order) = c.for_subscriber(&cfg, "alice").unwrap();
+    assert_eq!(order, 7);
     assert_eq!(flat.session_time, Some(Duration::from_secs(86_400)));
     let idle = flat.idle.unwrap();
     assert_eq!(idle.direction, IdleDirection::FromSubscriber);
@@ -106,6 +144,7 @@ fn the_full_example_compiles_into_engine_values() {
         Some(VolumeCondition {
             bytes_to_subscriber: Some(50_000_000_000),
             packets_from_subscriber: Some(1_000_000),
+            only_listed_servers: true,
             ..Default::default()
         })
     );
@@ -119,319 +158,191 @@ fn the_full_example_compiles_into_engine_values() {
         (Some(1), Some(500), None)
     );
     assert_eq!(logins.policy, LoginPolicy::CutByOrder);
-    assert_eq!(flat.traffic.unwrap().direction, RateDirection::ToSubscriber);
-    assert_eq!(flat.app_timeout.unwrap().guard, Duration::from_secs(10));
-    assert_eq!(flat.disconnect_order, 3);
-
-    // Two different listed-server sets, each a bit, each known to the service table.
-    let other = compiled.profile("other").unwrap();
-    assert_ne!(flat.listed_sets, 0);
-    assert_ne!(other.listed_sets, 0);
-    assert_ne!(flat.listed_sets, other.listed_sets);
-    let ftp = Ipv4Addr::new(192, 0, 2, 10);
-    let web = Ipv4Addr::new(192, 0, 2, 20);
+    let traffic = flat.traffic.unwrap();
     assert_eq!(
-        compiled.table.server_sets_of(ftp),
-        flat.listed_sets | other.listed_sets
+        (traffic.max_percent, traffic.window, traffic.direction),
+        (60, Duration::from_secs(600), RateDirection::Busier)
     );
-    assert_eq!(compiled.table.server_sets_of(web), flat.listed_sets);
 
-    assert!(compiled.profile("empty").unwrap().is_empty());
-    assert!(compiled.profile("nope").is_none());
-    let resume = compiled.resume.unwrap();
-    assert_eq!(resume.grace, Duration::from_secs(120));
+    // Server lists are sets by position; each address knows its sets.
+    assert_eq!(flat.listed_sets, 0b01);
+    let (other, order) = c.for_subscriber(&cfg, "u2").unwrap();
+    assert_eq!(order, 100, "subscribers.default_disconnect_order");
+    assert_eq!(other.listed_sets, 0b10);
+    assert_eq!(c.table.server_sets_of(Ipv4Addr::new(192, 0, 2, 10)), 0b11);
+    assert_eq!(c.table.server_sets_of(Ipv4Addr::new(192, 0, 2, 11)), 0b01);
+    assert_eq!(c.table.server_sets_of(Ipv4Addr::new(198, 51, 100, 7)), 0b01);
+    assert_eq!(other.logins.unwrap().policy, LoginPolicy::RefuseNew);
+
+    // Watch groups: "flat" watches ftp only, "other" every service.
+    let flat_groups = flat.app_timeout.unwrap().groups;
+    let other_groups = other.app_timeout.unwrap().groups;
+    assert_ne!(flat_groups, other_groups);
+    assert_ne!(c.table.groups_of(ServiceId(0)) & flat_groups, 0);
+    assert_eq!(c.table.groups_of(ServiceId(1)) & flat_groups, 0);
+    assert_ne!(c.table.groups_of(ServiceId(1)) & other_groups, 0);
+
+    // Everyone on one profile shares one value; an inline override is its own.
+    let (again, _) = c.for_subscriber(&cfg, "alice").unwrap();
+    assert!(std::sync::Arc::ptr_eq(&flat, &again));
+    let (u3, _) = c.for_subscriber(&cfg, "u3").unwrap();
+    assert!(std::sync::Arc::ptr_eq(&other, &u3));
+    let (bob, _) = c.for_subscriber(&cfg, "bob").unwrap();
+    assert_eq!(bob.session_time, Some(Duration::from_secs(3600)));
+    assert_eq!(bob.idle, flat.idle);
+    assert!(c.for_subscriber(&cfg, "nobody").is_none());
+
+    let resume = c.resume.unwrap();
+    assert_eq!(resume.grace, Duration::from_secs(90));
     assert_eq!(resume.max_packets_per_address, 32);
+    assert_eq!(resume.max_bytes_per_address, 48 << 10);
+    assert_eq!(resume.max_bytes_total, 1 << 20);
 }
 
 #[test]
-fn an_empty_section_takes_the_named_defaults() {
-    let cfg = parse("[disconnect]\n").unwrap();
-    assert_eq!(cfg, DisconnectConfig::default());
-    let compiled = cfg.compile().unwrap();
-    assert_eq!(compiled.settings.sample_interval, DEFAULT_SAMPLE_INTERVAL);
-    assert!(compiled.table.has_no_services());
-    assert_eq!(compiled.resume, Some(Default::default()));
-    let off = parse("[disconnect.resume]\nenabled = false\n")
-        .unwrap()
-        .compile()
-        .unwrap();
-    assert_eq!(off.resume, None);
+fn no_disconnect_section_means_defaults_and_no_conditions() {
+    let cfg = load("[lns]\n[[subscriber]]\nname = \"a\"\nsecret = \"s\"\n");
+    let c = CompiledDisconnect::new(&cfg).unwrap();
+    assert_eq!(c.settings.sample_interval, DEFAULT_SAMPLE_INTERVAL);
+    assert!(c.table.has_no_services());
+    assert!(!c.table.has_server_sets());
+    let (conditions, _) = c.for_subscriber(&cfg, "a").unwrap();
+    assert!(conditions.is_empty());
+    assert!(c.resume.is_some(), "resume is on by default");
+    let mut off = cfg.lns.resume.clone();
+    off.grace = Duration::ZERO;
+    assert_eq!(resume_limits(&off), None, "grace 0s turns resume off");
 }
 
 #[test]
-fn unknown_keys_are_refused_everywhere() {
-    for doc in [
-        "[disconnect]\nsample_intervall = \"1s\"\n",
-        "[[disconnect.server]]\nname = \"a\"\naddress = \"192.0.2.1\"\nport = 1\n",
-        "[disconnect.profile.p]\nidle_time = \"5m\"\n",
-        "[disconnect.profile.p]\nidle = { limit = \"5m\", directon = \"either\" }\n",
-        "[disconnect.profile.p]\nlogins = { per_user = 1 }\n",
-        "[disconnect.resume]\ngrace_period = \"1m\"\n",
-    ] {
-        let err = parse(doc).unwrap_err();
-        assert!(err.contains("unknown field"), "{doc}: {err}");
-    }
-}
-
-#[test]
-fn negative_numbers_and_bad_values_are_refused_by_the_parser_with_a_position() {
-    for (doc, needle) in [
-        (
-            "[disconnect.profile.p]\nlogins = { per_subscriber = -1 }\n",
-            "-1",
-        ),
-        (
-            "[disconnect.profile.p]\nvolume = { bytes_to_subscriber = -5 }\n",
-            "-5",
-        ),
-        (
-            "[disconnect.profile.p]\nsession_time = \"-5s\"\n",
-            "invalid duration",
-        ),
-        (
-            "[disconnect.profile.p]\nsession_time = \"soon\"\n",
-            "invalid duration",
-        ),
-        (
-            "[disconnect.profile.p]\ntraffic = { window = \"1m\", max_percent = 300 }\n",
-            "300",
-        ),
-        (
-            "[disconnect.profile.p]\nlogins = { per_subscriber = 1, policy = \"cut-latest\" }\n",
-            "cut-latest",
-        ),
-        (
-            "[[disconnect.service]]\nname = \"s\"\nserver = \"x\"\nprotocol = \"sctp\"\nidle_timeout = \"1m\"\n",
-            "sctp",
-        ),
-        (
-            "[[disconnect.service]]\nname = \"s\"\nserver = \"x\"\nprotocol = 256\nidle_timeout = \"1m\"\n",
-            "256",
-        ),
-        (
-            "[[disconnect.server]]\nname = \"a\"\naddress = \"192.0.2.300\"\n",
-            "address",
-        ),
-    ] {
-        let err = parse(doc).unwrap_err();
-        assert!(err.contains(needle), "{doc}: {err}");
-        assert!(err.contains("line"), "toml errors carry the line: {err}");
-    }
-}
-
-#[test]
-fn zero_limits_are_refused_with_their_keys() {
-    let got = issues(
+fn ipv6_servers_are_refused_with_their_position() {
+    let got = errors(
         r#"
-[disconnect]
-sample_interval = "0s"
-[disconnect.profile.z]
-session_time = "0s"
-idle = { limit = "0s", min_rate_bps = 0 }
-volume = { bytes_from_subscriber = 0, packets_to_subscriber = 0 }
-logins = { per_server = 0 }
-traffic = { window = "0s", max_percent = 0 }
-"#,
-    );
-    for want in [
-        "sample_interval: must be greater than zero",
-        "profile.z.session_time: must be greater than zero",
-        "profile.z.idle.limit: must be greater than zero",
-        "profile.z.idle.min_rate_bps: must be greater than zero (omit it to count any packet)",
-        "profile.z.volume.bytes_from_subscriber: must be greater than zero",
-        "profile.z.volume.packets_to_subscriber: must be greater than zero",
-        "profile.z.logins.per_server: must be at least 1",
-        "profile.z.traffic.window: must be greater than zero",
-        "profile.z.traffic.max_percent: must be 1-100",
-    ] {
-        assert!(
-            got.iter().any(|g| g == want),
-            "missing {want:?} in {got:#?}"
-        );
-    }
-}
-
-#[test]
-fn empty_condition_tables_are_refused() {
-    let got = issues("[disconnect.profile.e]\nvolume = {}\nlogins = { policy = \"refuse-new\" }\n");
-    assert_eq!(got.len(), 2, "{got:#?}");
-    assert!(got[0].starts_with("profile.e.volume: set at least one of"));
-    assert!(got[1].starts_with("profile.e.logins: set at least one of"));
-}
-
-#[test]
-fn unknown_servers_are_refused() {
-    let got = issues(
-        r#"
-[[disconnect.server]]
-name = "ftp1"
-address = "192.0.2.10"
-[[disconnect.service]]
-name = "ftp"
-server = "ftp2"
+[[disconnect.services]]
+name = "v6"
+address = "2001:db8::1"
 protocol = "tcp"
-port = 21
-idle_timeout = "1m"
-[disconnect.profile.p]
-listed_servers = ["ftp1", "mail"]
+port = 80
+server_idle_timeout = "1m"
+[[disconnect.server_lists]]
+name = "l"
+servers = ["192.0.2.1", "2001:db8::/32"]
 "#,
     );
-    assert_eq!(
-        got,
-        vec![
-            "service[0].server: unknown server \"ftp2\" (no [[disconnect.server]] has that name)",
-            "profile.p.listed_servers[1]: unknown server \"mail\" (no [[disconnect.server]] has that name)",
-        ]
+    assert_has(
+        &got,
+        "t.toml:4:11: disconnect.services[0].address: must be an IPv4 address or network: the data plane classifies IPv4",
+    );
+    assert_has(
+        &got,
+        "t.toml:10:25: disconnect.server_lists[0].servers[1]: must be an IPv4 address or network: the data plane classifies IPv4",
     );
 }
 
 #[test]
-fn overlapping_services_are_refused() {
-    let base = r#"
-[[disconnect.server]]
-name = "s1"
-address = "192.0.2.10"
-[[disconnect.server]]
-name = "s1-again"
-address = "192.0.2.10"
+fn idle_and_volume_must_follow_the_same_server_list() {
+    let text = r#"
+[[disconnect.server_lists]]
+name = "a"
+servers = ["192.0.2.1"]
+[[disconnect.server_lists]]
+name = "b"
+servers = ["192.0.2.2"]
+[[disconnect.profiles]]
+name = "p"
+idle = { time = "5m", servers = "a" }
+volume = { to_subscriber_bytes = "1GB", servers = "b" }
+[[disconnect.profiles]]
+name = "q"
+idle = { time = "5m", servers = "a" }
+[[subscriber]]
+name = "s"
+secret = "s"
+disconnect_profile = "q"
+disconnect = { volume = { to_subscriber_bytes = "1GB", servers = "b" } }
 "#;
-    let svc = |name: &str, server: &str, proto: &str, port: Option<u16>| {
-        let port = port.map(|p| format!("port = {p}\n")).unwrap_or_default();
-        format!(
-            "[[disconnect.service]]\nname = \"{name}\"\nserver = \"{server}\"\nprotocol = \"{proto}\"\n{port}idle_timeout = \"1m\"\n"
-        )
-    };
-    // Same address (through two server names), protocol and port.
-    let got = issues(&format!(
-        "{base}{}{}",
-        svc("a", "s1", "tcp", Some(80)),
-        svc("b", "s1-again", "tcp", Some(80))
-    ));
-    assert_eq!(
-        got,
-        vec!["service[1]: overlaps service[0] \"a\": same server, protocol and port"]
+    let got = errors(text);
+    assert_has(
+        &got,
+        "t.toml:11:51: disconnect.profiles[0].volume.servers: idle counts server list `a` but volume counts `b`: a session counts one list's traffic, so both must name the same list",
     );
-    // Every port against one port.
-    let got = issues(&format!(
-        "{base}{}{}",
-        svc("a", "s1", "tcp", Some(80)),
-        svc("b", "s1", "tcp", None)
-    ));
-    assert_eq!(
-        got,
-        vec![
-            "service[1]: overlaps service[0] \"a\": same server, protocol and port (a service without a port covers every port)"
-        ]
+    assert_has(
+        &got,
+        "t.toml:19:66: subscriber[0].disconnect.volume.servers: idle counts server list `a` but volume counts `b`: a session counts one list's traffic, so both must name the same list",
     );
-    // Different ports or protocols are fine.
-    let ok = issues(&format!(
-        "{base}{}{}{}",
-        svc("a", "s1", "tcp", Some(80)),
-        svc("b", "s1", "tcp", Some(443)),
-        svc("c", "s1", "udp", None)
-    ));
-    assert!(ok.is_empty(), "{ok:#?}");
+    assert_eq!(got.len(), 2, "{got:#?}");
 }
 
 #[test]
-fn service_and_server_mistakes_are_refused() {
-    let got = issues(
-        r#"
-[[disconnect.server]]
-name = "s"
-address = "0.0.0.0"
-[[disconnect.server]]
-name = "s"
-address = "192.0.2.1"
-[[disconnect.service]]
-name = "x"
-server = "s"
-protocol = "icmp"
-port = 7
-idle_timeout = "0s"
-[[disconnect.service]]
-name = "x"
-server = "s"
-protocol = "udp"
-port = 0
-idle_timeout = "1m"
-"#,
-    );
-    for want in [
-        "server[0].address: 0.0.0.0 is not a unicast host address",
-        "server[1].name: duplicate server name \"s\" (first at server[0])",
-        "service[0].port: protocol 1 has no ports; remove the port",
-        "service[0].idle_timeout: must be greater than zero",
-        "service[1].name: duplicate service name \"x\" (first at service[0])",
-        "service[1].port: must be 1-65535",
-    ] {
-        assert!(
-            got.iter().any(|g| g == want),
-            "missing {want:?} in {got:#?}"
-        );
+fn more_server_lists_or_watched_sets_than_a_session_has_bits_are_refused() {
+    let mut text = String::new();
+    for i in 0..65 {
+        text.push_str(&format!(
+            "[[disconnect.server_lists]]\nname = \"l{i}\"\nservers = [\"192.0.2.{i}\"]\n"
+        ));
     }
-}
+    let got = errors(&text);
+    assert_has(
+        &got,
+        "t.toml:1:1: disconnect.server_lists: 65 server lists, at most 64 are supported (one bit each in a session's counters)",
+    );
 
-#[test]
-fn the_guard_must_be_shorter_than_every_server_timeout() {
-    let doc = |guard: &str| {
-        format!(
-            r#"
-[[disconnect.server]]
-name = "s"
-address = "192.0.2.1"
-[[disconnect.service]]
-name = "short"
-server = "s"
-protocol = "tcp"
-port = 1
-idle_timeout = "30s"
-[disconnect.profile.p]
-app_timeout = {{ guard = "{guard}" }}
-"#
-        )
-    };
-    assert!(issues(&doc("29s")).is_empty());
-    assert_eq!(
-        issues(&doc("30s")),
-        vec![
-            "profile.p.app_timeout.guard: 30s is not shorter than the idle_timeout of service[0] \"short\" (30s)"
-        ]
-    );
-    assert_eq!(
-        issues(&doc("0s")),
-        vec!["profile.p.app_timeout.guard: must be greater than zero"]
-    );
-    assert_eq!(
-        issues("[disconnect.profile.p]\napp_timeout = { guard = \"5s\" }\n"),
-        vec!["profile.p.app_timeout: no [[disconnect.service]] is configured for it to watch"]
+    // 65 services; 65 profiles each watching a different one.
+    let mut text = String::new();
+    for i in 0..65 {
+        text.push_str(&format!(
+            "[[disconnect.services]]\nname = \"s{i}\"\naddress = \"192.0.2.{i}\"\nprotocol = \"tcp\"\nport = 80\nserver_idle_timeout = \"1m\"\n"
+        ));
+    }
+    for i in 0..65 {
+        text.push_str(&format!(
+            "[[disconnect.profiles]]\nname = \"p{i}\"\napp_timeout = {{ guard = \"1s\", services = [\"s{i}\"] }}\n"
+        ));
+    }
+    let got = errors(&text);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].contains("disconnect.profiles[64].app_timeout.services: more than 64 distinct sets of watched services"),
+        "{got:#?}"
     );
 }
 
 #[test]
-fn cross_key_rules_are_enforced() {
-    let got = issues(
+fn the_engine_rules_come_out_as_config_errors_with_positions() {
+    let got = errors(
         r#"
 [disconnect]
-sample_interval = "5s"
-[disconnect.profile.p]
-idle = { limit = "5m", only_listed_servers = true }
-traffic = { window = "2s", max_percent = 50 }
-[disconnect.resume]
-max_packets_per_address = 10
-max_packets_total = 5
-max_bytes_total = 0
+sampling_interval = "5s"
+[[disconnect.services]]
+name = "a"
+address = "192.0.2.0/24"
+protocol = "tcp"
+port = "1-100"
+server_idle_timeout = "30s"
+[[disconnect.services]]
+name = "b"
+address = "192.0.2.9"
+protocol = "tcp"
+port = 80
+server_idle_timeout = "0s"
+[[disconnect.profiles]]
+name = "p"
+session_time = "0s"
+idle = { time = "5m", servers = "nolist" }
+traffic = { percent = 50, window = "2s" }
+app_timeout = { guard = "30s", services = ["a"] }
+logins = { per_access_point = 0 }
 "#,
     );
     for want in [
-        "profile.p.listed_servers: only_listed_servers is set but no listed_servers are given",
-        "profile.p.traffic.window: 2s is shorter than sample_interval (5s); a window needs at least one sample",
-        "resume.max_packets_per_address: exceeds max_packets_total (5)",
-        "resume.max_bytes_total: must be greater than zero",
+        "t.toml:12:11: disconnect.services[1].address: service `b` (192.0.2.9/32 tcp port 80) overlaps service `a` (192.0.2.0/24 tcp port 1-100) defined at t.toml:6:11",
+        "t.toml:15:23: disconnect.services[1].server_idle_timeout: must be greater than zero",
+        "t.toml:18:16: disconnect.profiles[0].session_time: must be greater than zero",
+        "t.toml:19:33: disconnect.profiles[0].idle.servers: unknown server list `nolist`; no server list is defined",
+        "t.toml:20:36: disconnect.profiles[0].traffic.window: shorter than disconnect.sampling_interval (5s): the rate cannot be measured",
+        "t.toml:21:25: disconnect.profiles[0].app_timeout.guard: guard 30s is not shorter than service `a`'s server_idle_timeout 30s",
+        "t.toml:22:31: disconnect.profiles[0].logins.per_access_point: must not be zero: expected 1 to 4294967295, got 0",
     ] {
-        assert!(
-            got.iter().any(|g| g == want),
-            "missing {want:?} in {got:#?}"
-        );
+        assert_has(&got, want);
     }
 }

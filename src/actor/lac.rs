@@ -72,7 +72,7 @@ pub(super) enum Access {
 
 impl Access {
     /// The PPP frame toward the subscriber (frames from the engine start at the Protocol field).
-    fn send_frame(&self, frame: &[u8]) -> std::io::Result<usize> {
+    pub(super) fn send_frame(&self, frame: &[u8]) -> std::io::Result<usize> {
         match self {
             Access::Dialin { path, .. } => path.send_frame(&with_address_control(frame)),
             Access::Pppoe { path, .. } => path.send_frame(frame),
@@ -124,6 +124,15 @@ impl Access {
         match self {
             Access::Dialin { peer_name, .. } => peer_name.clone(),
             Access::Pppoe { interface, .. } => interface.clone(),
+        }
+    }
+
+    /// The access point simultaneous-login limits count per (condition D): the subscriber's own
+    /// LAC for a dial-in, the access interface for PPPoE.
+    pub fn login_scope_point(&self) -> String {
+        match self {
+            Access::Dialin { peer_name, .. } => format!("l2tp:{peer_name}"),
+            Access::Pppoe { interface, .. } => format!("pppoe:{interface}"),
         }
     }
 }
@@ -190,6 +199,8 @@ pub(super) struct Subscriber {
     refusal: Option<CloseReason>,
     /// Set before we give up on the leg ourselves: fail over instead of ending.
     failover: bool,
+    /// Set when the disconnect engine cut the subscriber: why, for the stop record.
+    pub end_cause: Option<super::disconnect::EndCause>,
 }
 
 /// One of our tunnels toward an LNS. Peer and line are kept by name and value: a reload may
@@ -411,6 +422,7 @@ impl LacState {
                 up_at: None,
                 refusal: None,
                 failover: false,
+                end_cause: None,
             },
         );
         id
@@ -628,9 +640,23 @@ impl Actor {
                     customer: settings.contract.consolidation,
                     supplementary: settings.contract.supplementary,
                 };
-                if let Some(sub) = self.lac.subscribers.get_mut(&id) {
-                    sub.profile = Some(profile);
-                    sub.phase = Phase::Connecting;
+                let (name, level) = (profile.name.clone(), profile.level_bps);
+                let Some(sub) = self.lac.subscribers.get_mut(&id) else {
+                    return;
+                };
+                sub.profile = Some(profile);
+                sub.phase = Phase::Connecting;
+                let login = super::disconnect::LoginInfo {
+                    key: super::disconnect::lac_key(id),
+                    subscriber: &name,
+                    access_point: sub.access.login_scope_point(),
+                    counters: sub.counters.clone(),
+                    path_max_bps: level,
+                };
+                if let Err(reason) = self.disconnect_login(now, login) {
+                    let message = reason.message.clone().unwrap_or_default();
+                    self.lac_refuse_with(now, id, &message, reason);
+                    return;
                 }
                 self.lac_place(now, id);
             }
@@ -907,9 +933,6 @@ impl Actor {
     /// Refuses an authenticated (or authenticating) subscriber: a PAP/CHAP failure if the link
     /// is still ours, then the access CDN.
     fn lac_refuse(&mut self, now: Instant, id: u64, message: &str) {
-        let Some(sub) = self.lac.subscribers.get_mut(&id) else {
-            return;
-        };
         let reason = CloseReason {
             result: CdnResult::TemporaryFacilities,
             error: Some(ErrorCode::TryAnother),
@@ -918,6 +941,20 @@ impl Actor {
                 DisconnectCauseCode::ResourceExhausted,
                 message,
             )),
+        };
+        self.lac_refuse_with(now, id, message, reason);
+    }
+
+    /// [`Self::lac_refuse`] with the access CDN's reason given.
+    pub(super) fn lac_refuse_with(
+        &mut self,
+        now: Instant,
+        id: u64,
+        message: &str,
+        reason: CloseReason,
+    ) {
+        let Some(sub) = self.lac.subscribers.get_mut(&id) else {
+            return;
         };
         if !sub.handed_off && sub.link.awaiting_verdict() {
             sub.refusal = Some(reason);
@@ -979,6 +1016,7 @@ impl Actor {
             return;
         };
         self.timers.clear(TimerKey::Subscriber(id));
+        self.disconnect_logout(super::disconnect::lac_key(id));
         if let Some(leg) = &sub.leg
             && leg.alive
         {
@@ -1043,11 +1081,16 @@ impl Actor {
             tracing::Level::DEBUG
         };
         let subscriber = sub.profile.as_ref().map_or("", |p| &p.name);
+        let acct_terminate_cause = sub
+            .end_cause
+            .as_ref()
+            .map(|c| c.acct_terminate_cause.name());
         if level == tracing::Level::INFO {
             tracing::info!(
                 role = "lac", subscriber, tunnel_id, session_id,
                 access = sub.access.label(), access_tunnel_id = access_tunnel,
                 access_session_id = access_session, cause = %why,
+                acct_terminate_cause,
                 bytes_up = snapshot.direction(Direction::FromSubscriber).bytes,
                 bytes_down = snapshot.direction(Direction::ToSubscriber).bytes,
                 "session down"
@@ -1203,39 +1246,7 @@ impl Actor {
                 action: sub.access.relay_action(),
             }),
         );
-        match &sub.access {
-            Access::Dialin {
-                tunnel: at,
-                session: asn,
-                path: access_path,
-                ..
-            } => {
-                self.dp.dialin.insert(
-                    session_key(*at, *asn),
-                    Arc::new(SessionEntry {
-                        peer: access_path.remote(),
-                        counters: sub.counters.clone(),
-                        inbound: Direction::FromSubscriber,
-                        action: Action::Relay(path.clone()),
-                    }),
-                );
-            }
-            Access::Pppoe {
-                port,
-                session_id,
-                peer,
-                ..
-            } => {
-                self.dp.pppoe.insert(
-                    pppoe_key(*port, *session_id),
-                    Arc::new(PppoeEntry {
-                        peer: *peer,
-                        counters: sub.counters.clone(),
-                        action: Action::Relay(path.clone()),
-                    }),
-                );
-            }
-        }
+        point_upstream(&self.dp, sub, &path);
         for frame in sub.pending_frames.drain(..) {
             let _ = path.send_frame(&frame);
         }
@@ -1419,6 +1430,48 @@ impl Actor {
                     sub.pending_frames.push_back(frame.to_vec());
                 }
             }
+        }
+    }
+}
+
+/// Points a subscriber's upstream (its access leg's map entry) at `path`: at session up, and
+/// again when a live switchover moves it to a new leg.
+pub(super) fn point_upstream(
+    dp: &crate::dataplane::sessions::Dataplane,
+    sub: &Subscriber,
+    path: &Arc<L2tpPath>,
+) {
+    match &sub.access {
+        Access::Dialin {
+            tunnel,
+            session,
+            path: access_path,
+            ..
+        } => {
+            dp.dialin.insert(
+                session_key(*tunnel, *session),
+                Arc::new(SessionEntry {
+                    peer: access_path.remote(),
+                    counters: sub.counters.clone(),
+                    inbound: Direction::FromSubscriber,
+                    action: Action::Relay(path.clone()),
+                }),
+            );
+        }
+        Access::Pppoe {
+            port,
+            session_id,
+            peer,
+            ..
+        } => {
+            dp.pppoe.insert(
+                pppoe_key(*port, *session_id),
+                Arc::new(PppoeEntry {
+                    peer: *peer,
+                    counters: sub.counters.clone(),
+                    action: Action::Relay(path.clone()),
+                }),
+            );
         }
     }
 }

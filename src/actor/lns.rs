@@ -52,6 +52,9 @@ pub(super) struct LnsSession {
     pub closing: bool,
     /// The LAC's address (the data plane accepts frames of this session only from it).
     pub peer: SocketAddr,
+    /// Set when the session was cut automatically (here, or by an l2tpagg LAC that said so in its
+    /// CDN): why, for the stop record; its address is then held for a resume.
+    pub end_cause: Option<super::disconnect::EndCause>,
 }
 
 /// Everything the LNS role keeps.
@@ -294,7 +297,10 @@ impl Actor {
                     self.dp.lns.remove(&key);
                 }
                 self.early_frames.take(super::Role::Lns, key);
-                if let Some(s) = self.lns.sessions.remove(&key) {
+                if let Some(mut s) = self.lns.sessions.remove(&key) {
+                    if s.end_cause.is_none() {
+                        s.end_cause = self.peer_end_cause(s.tunnel, &cause);
+                    }
                     self.lns_cleanup(now, key, s, &describe_session_down(&cause));
                 }
             }
@@ -426,6 +432,7 @@ impl Actor {
                 refusal: None,
                 closing: false,
                 peer,
+                end_cause: None,
             },
         );
         self.lns_step(now, key);
@@ -498,6 +505,8 @@ impl Actor {
         match event {
             ppp::Event::AuthRequest(request) => self.lns_authenticate(now, key, &request),
             ppp::Event::NetworkUp(info) => {
+                // Packets held for a resumed subscriber go before anything the new route carries.
+                self.resume_deliver(key);
                 let Some(s) = self.lns.sessions.get_mut(&key) else {
                     return;
                 };
@@ -622,29 +631,39 @@ impl Actor {
                 };
                 Err((reason, "authentication failed".to_owned()))
             }
-            Ok(subscriber) => match self.lns.pools.allocate(subscriber.settings.address) {
-                Err(e) => {
-                    tracing::warn!(
-                        role = "lns", subscriber = %subscriber.name, reason = %e,
-                        "session refused: no address"
-                    );
-                    let reason = CloseReason {
-                        result: CdnResult::TemporaryFacilities,
-                        error: Some(ErrorCode::InsufficientResources),
-                        message: Some(e.to_string()),
-                        cause: Some(vendor_cause(
-                            DisconnectCauseCode::ResourceExhausted,
-                            &e.to_string(),
-                        )),
+            Ok(subscriber) => {
+                let level = subscriber.settings.service_level;
+                // Condition D first: a refused login takes no address.
+                if let Err(reason) = self.lns_disconnect_login(now, key, &subscriber.name, level) {
+                    let message = reason.message.clone().unwrap_or_default();
+                    Err((reason, message))
+                } else {
+                    // A subscriber back within its resume grace gets its held address.
+                    let lease = match self.resume_take(now, key, &subscriber.name) {
+                        Some(lease) => Ok(lease),
+                        None => self.lns.pools.allocate(subscriber.settings.address),
                     };
-                    Err((reason, e.to_string()))
+                    match lease {
+                        Err(e) => {
+                            tracing::warn!(
+                                role = "lns", subscriber = %subscriber.name, reason = %e,
+                                "session refused: no address"
+                            );
+                            let reason = CloseReason {
+                                result: CdnResult::TemporaryFacilities,
+                                error: Some(ErrorCode::InsufficientResources),
+                                message: Some(e.to_string()),
+                                cause: Some(vendor_cause(
+                                    DisconnectCauseCode::ResourceExhausted,
+                                    &e.to_string(),
+                                )),
+                            };
+                            Err((reason, e.to_string()))
+                        }
+                        Ok(lease) => Ok((Arc::<str>::from(subscriber.name.as_ref()), level, lease)),
+                    }
                 }
-                Ok(lease) => Ok((
-                    Arc::<str>::from(subscriber.name.as_ref()),
-                    subscriber.settings.service_level,
-                    lease,
-                )),
-            },
+            }
         };
         let Some(s) = self.lns.sessions.get_mut(&key) else {
             if let Ok((_, _, lease)) = verdict {
@@ -699,6 +718,8 @@ impl Actor {
         s.link.lower_down(now);
         self.timers.clear(TimerKey::LnsLink(key));
         self.dp.lns.remove(&key);
+        self.disconnect_logout(super::disconnect::lns_key(key));
+        self.resume_forget(key);
         let address: Option<Ipv4Addr> = s.lease.map(|l| l.address());
         if let Some(lease) = s.lease {
             // Only remove the route if it is still this session's (a reused address may already
@@ -706,7 +727,14 @@ impl Actor {
             self.dp.routes.remove_if(&lease.address(), |_, r| {
                 Arc::ptr_eq(&r.counters, &s.counters)
             });
-            self.lns.pools.release(lease);
+            // An automatic disconnect keeps the address for the subscriber's return (seed 004).
+            let held = s.end_cause.is_some()
+                && s.subscriber
+                    .as_ref()
+                    .is_some_and(|name| self.resume_hold(now, name, lease));
+            if !held {
+                self.lns.pools.release(lease);
+            }
         }
         let snapshot = s.counters.snapshot();
         tracing::info!(
@@ -714,6 +742,7 @@ impl Actor {
             subscriber = s.subscriber.as_deref().unwrap_or(""),
             tunnel_id = s.tunnel, session_id = s.session,
             address = ?address, cause = %cause,
+            acct_terminate_cause = s.end_cause.as_ref().map(|c| c.acct_terminate_cause.name()),
             bytes_up = snapshot.direction(Direction::FromSubscriber).bytes,
             bytes_down = snapshot.direction(Direction::ToSubscriber).bytes,
             "session down"

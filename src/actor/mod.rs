@@ -22,6 +22,7 @@
 //! | `ctl.rs`        | answers to `l2tpagg ctl`                                                     |
 //! | `reload.rs`     | SIGHUP / `ctl reload`                                                        |
 //! | `switchover.rs` | live session moves (LAC and LNS sides) and `ctl drain` of LAC tunnels       |
+//! | `disconnect.rs` | the disconnect-condition engine (seed 004) and resume after a disconnect     |
 //! | `levels.rs`     | service levels: sampling counters, feeding the allocator and the planner    |
 //! | `pool.rs`, `login.rs`, `timers.rs` | address pools, credential checks, the timer table          |
 //!
@@ -37,12 +38,12 @@
 //!   pass `Actor::lac_switchover_event` first; on the LNS an ICRQ with a Switchover AVP goes to
 //!   `Actor::lns_switchover_call`, its ICCN to `Actor::lns_switchover_up`, every session end to
 //!   `Actor::lns_switchover_down` and frames are filed by `Actor::lns_context_key`.
-//! - Disconnect engine: one field next to `planner`, its deadline added to `Actor::poll_timeout`
-//!   and its timeout called from `Actor::on_timeout`. Every session's
-//!   [`crate::dataplane::counters::SessionCounters`] already exists and is shared with the data
-//!   plane (`lac::Subscriber::counters`, `lns::LnsSession::counters`); a session is cut with
-//!   `Actor::lac_end` (LAC) or `Actor::lns_close` (LNS) and a `DisconnectCauseCode::
-//!   AutomaticDisconnect` vendor cause.
+//! - Disconnect engine (wired, `disconnect.rs`): the field `disconnect` next to `planner`, its
+//!   deadline in `Actor::poll_timeout`, its timeout in `Actor::on_timeout`; sessions register at
+//!   authentication (`lac_authenticate`, `lns_authenticate`) and leave in `lac_end` /
+//!   `lns_cleanup`. A session cut automatically carries an `end_cause`
+//!   (`disconnect::EndCause`: Acct-Terminate-Cause, condition, measured value and limit) into
+//!   its end path, for the ledger's stop record.
 //! - Ledger: one field; usage starts where "session up" is logged (`Actor::lac_session_up`,
 //!   the LNS `NetworkUp` handler) and stops in `Actor::lac_end` / `Actor::lns_cleanup`.
 //! - PPPoE front-end (wired): `lac::Access::Pppoe` next to `Access::Dialin` (frames toward the
@@ -51,6 +52,7 @@
 
 mod ctl;
 mod dialin;
+mod disconnect;
 mod endpoint;
 mod lac;
 mod levels;
@@ -342,6 +344,7 @@ pub struct Actor {
     switchovers: switchover::Switchovers,
     /// The service-level monitor and allocator (`[planner.service_level]`).
     levels: levels::Levels,
+    disconnect: disconnect::DisconnectState,
 
     /// Set by [`Command::Shutdown`]: when the grace ends.
     shutdown_deadline: Option<Instant>,
@@ -512,6 +515,7 @@ impl Actor {
             Default::default()
         };
         degraded.extend(pppoe_degraded);
+        let disconnect = disconnect::DisconnectState::new(&config, &parts.dataplane);
         let actor = Actor {
             lns: lns::LnsState::new(&config),
             lac: lac_state,
@@ -536,6 +540,7 @@ impl Actor {
             timers,
             switchovers: switchover::Switchovers::default(),
             levels,
+            disconnect,
             shutdown_deadline: None,
             early_frames: EarlyFrames::default(),
         };
@@ -602,7 +607,8 @@ impl Actor {
     }
 
     /// The earliest deadline of anything the actor owns.
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        let disconnect = self.disconnect.poll_timeout();
         let mut next = self.timers.next();
         let mut consider = |t: Option<Instant>| {
             if let Some(t) = t {
@@ -613,6 +619,7 @@ impl Actor {
             consider(self.endpoint(role).and_then(|e| e.endpoint.poll_timeout()));
         }
         consider(self.planner.poll_timeout());
+        consider(disconnect);
         consider(self.shutdown_deadline);
         next
     }
@@ -677,6 +684,7 @@ impl Actor {
                 TimerKey::LevelSample => self.sample_levels(now),
             }
         }
+        self.disconnect_timeout(now);
     }
 
     /// Drains every endpoint's events, then its transmits, until nothing is left. Events go first
@@ -802,6 +810,7 @@ impl Actor {
             out.insert("actor.shed".into(), shed);
         }
         out.extend(self.pppoe.counters());
+        out.extend(self.disconnect.counters(&self.dp));
         out
     }
 }

@@ -4,11 +4,14 @@
 //!
 //! Owns: deciding what a new configuration changes now. Applied at once: the subscriber table (new
 //! logins), PPP settings (new links), the LNS and dial-in allow-lists and tunnel parameters (new
-//! tunnels), address pools (live leases kept), lines and LNS peers new to the planner. Needs a
+//! tunnels), address pools (live leases and addresses held for a resume kept), lines and LNS peers
+//! new to the planner, and the disconnect settings: the service table, the sampling interval,
+//! resume bounds, and changed conditions of live sessions' subscribers (`disconnect.rs`). Needs a
 //! restart (logged as such): listen addresses, line addresses, the TUN device, the ctl socket, the
 //! state directory, and changes to lines or peers the planner already knows.
 //!
-//! Must not touch: live sessions (they keep the settings they logged in with).
+//! Must not touch: live sessions (they keep the settings they logged in with), except their
+//! disconnect conditions, which apply from the reload on (issue 7).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -88,7 +91,7 @@ impl Actor {
             p.peers = new.lac.dialin.peers.clone();
             p.base = base_tunnel_config(new, u32::from(new.lac.dialin.max_sessions_per_tunnel));
         }
-        let leases: Vec<_> = self.lns.sessions.values().filter_map(|s| s.lease).collect();
+        let mut leases: Vec<_> = self.lns.sessions.values().filter_map(|s| s.lease).collect();
         let keys: Vec<u32> = self
             .lns
             .sessions
@@ -96,13 +99,18 @@ impl Actor {
             .filter(|(_, s)| s.lease.is_some())
             .map(|(k, _)| *k)
             .collect();
+        let live = leases.len();
+        leases.extend(self.disconnect.held_leases());
         let moved = self.lns.pools.reconfigure(&new.lns, &leases);
+        self.disconnect
+            .repoint_held(&moved[live.min(moved.len())..]);
         for (key, lease) in keys.into_iter().zip(moved) {
             if let Some(s) = self.lns.sessions.get_mut(&key) {
                 s.lease = Some(lease);
             }
         }
-        self.config = new.clone();
+        let old = std::mem::replace(&mut self.config, new.clone());
+        self.disconnect_reload(now, &old, new);
         self.lac.register(new, &mut self.planner, now);
         self.apply_routes();
     }

@@ -56,7 +56,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::lac::{Access, LnsLeg, Phase};
+use super::lac::{LnsLeg, Phase};
 use super::lns::{describe_session_down, vendor_cause};
 use super::{Actor, TimerKey};
 use crate::ctl::proto::{ErrorCode as CtlError, Response};
@@ -401,7 +401,7 @@ impl Actor {
             }),
         );
         // Upstream: into the new leg.
-        point_upstream(&self.dp, sub, &path);
+        super::lac::point_upstream(&self.dp, sub, &path);
         let old_leg = sub.leg.replace(LnsLeg {
             tunnel: nt,
             session: ns,
@@ -575,7 +575,7 @@ impl Actor {
         if m.phase == MovePhase::Flipped {
             self.lac.by_leg.remove(&new_key);
             if let Some(sub) = self.lac.subscribers.get_mut(&m.subscriber) {
-                point_upstream(&self.dp, sub, &m.old_path);
+                super::lac::point_upstream(&self.dp, sub, &m.old_path);
                 let peer = sub
                     .leg
                     .as_ref()
@@ -1275,32 +1275,6 @@ impl Actor {
             self.timers.set(
                 TimerKey::Switchover(SwitchTimer::LnsLeg(key)),
                 Some(now + OLD_LEG_GRACE),
-            );
-        }
-    }
-}
-
-/// Points a subscriber's upstream (its access leg's map entry) at `path`.
-fn point_upstream(
-    dp: &crate::dataplane::sessions::Dataplane,
-    sub: &super::lac::Subscriber,
-    path: &Arc<L2tpPath>,
-) {
-    match &sub.access {
-        Access::Dialin {
-            tunnel,
-            session,
-            path: access_path,
-            ..
-        } => {
-            dp.dialin.insert(
-                session_key(*tunnel, *session),
-                Arc::new(SessionEntry {
-                    peer: access_path.remote(),
-                    counters: sub.counters.clone(),
-                    inbound: Direction::FromSubscriber,
-                    action: Action::Relay(path.clone()),
-                }),
             );
         }
     }

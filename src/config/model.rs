@@ -562,14 +562,15 @@ pub struct VolumeCondition {
     pub servers: Option<Arc<ServerList>>,
 }
 
-/// (D) Simultaneous logins. At least one limit is set.
+/// (D) Simultaneous logins, checked when this subscriber logs in. At least one limit is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginCondition {
-    /// Per access point (PPPoE interface or dial-in LAC).
+    /// Sessions of all subscribers on the access point of the login (PPPoE interface or dial-in
+    /// LAC).
     pub per_access_point: Option<u32>,
-    /// Per server (this daemon).
+    /// Sessions of all subscribers on this daemon.
     pub per_server: Option<u32>,
-    /// Per subscriber name.
+    /// Sessions with this subscriber's name.
     pub per_subscriber: Option<u32>,
     /// Which session to cut.
     pub victim: Victim,

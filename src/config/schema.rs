@@ -1377,14 +1377,21 @@ pub(crate) struct VolumeEntry {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginsEntry {
-    /// Most sessions of this subscriber through one access point (a PPPoE interface, or the
-    /// subscriber LAC a dial-in came from).
-    #[serde(default, deserialize_with = "units::opt_ranged::<_, 1, 65535, u32>")]
+    /// Most sessions (of all subscribers) on the access point this subscriber logs in through
+    /// (a PPPoE interface, or the subscriber LAC a dial-in came from): the seed's simultaneous
+    /// jointer count of an access point.
+    #[serde(
+        default,
+        deserialize_with = "units::opt_ranged::<_, 1, 4294967295, u32>"
+    )]
     pub per_access_point: Option<u32>,
-    /// Most sessions of this subscriber on this daemon.
-    #[serde(default, deserialize_with = "units::opt_ranged::<_, 1, 65535, u32>")]
+    /// Most sessions (of all subscribers) on this daemon when this subscriber logs in.
+    #[serde(
+        default,
+        deserialize_with = "units::opt_ranged::<_, 1, 4294967295, u32>"
+    )]
     pub per_server: Option<u32>,
-    /// Most sessions with this subscriber name anywhere this daemon sees.
+    /// Most sessions with this subscriber's name on this daemon.
     #[serde(default, deserialize_with = "units::opt_ranged::<_, 1, 65535, u32>")]
     pub per_subscriber: Option<u32>,
     /// Which session to cut: `"earliest"` or `"order"` (lowest `disconnect_order` first).

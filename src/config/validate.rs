@@ -101,6 +101,8 @@ struct Ctx<'a> {
     /// How many of `errors` came from deserialization (they come first): only those cut values
     /// out of the tree.
     serde_errors: usize,
+    /// The distinct sets of services condition F watches (each costs the data plane one bit).
+    watch_sets: HashSet<Vec<u32>>,
 }
 
 /// Loads a configuration from `text`. `base_dir` resolves relative paths (the subscribers file,
@@ -159,6 +161,7 @@ pub(crate) fn load(
         subscribers_incomplete: false,
         line_spans: Vec::new(),
         serde_errors: 0,
+        watch_sets: HashSet::new(),
     };
     let raw = ctx.read(docs.len() > SUBS);
     ctx.serde_errors = ctx.errors.len();
@@ -822,10 +825,28 @@ impl<'a> Ctx<'a> {
         );
         let mut services: Vec<AppService> = Vec::new();
         let mut service_spans = Vec::new();
+        if d.services.len() > crate::dataplane::classifier::MAX_SERVICES {
+            self.error(
+                MAIN,
+                at("disconnect.services"),
+                format!(
+                    "{} services, at most {} are supported",
+                    d.services.len(),
+                    crate::dataplane::classifier::MAX_SERVICES
+                ),
+            );
+        }
         for s in &d.services {
             let span = s.span();
             let e = s.get_ref();
             self.name(MAIN, inside(&span, "name"), &e.name);
+            if e.address.0.addr().is_ipv6() {
+                self.error(
+                    MAIN,
+                    inside(&span, "address"),
+                    "must be an IPv4 address or network: the data plane classifies IPv4",
+                );
+            }
             self.positive(
                 MAIN,
                 inside(&span, "server_idle_timeout"),
@@ -872,10 +893,30 @@ impl<'a> Ctx<'a> {
                 .map(|s| (MAIN, inside(&s.span(), "name"), s.get_ref().name.as_str())),
         );
         let mut server_lists = Vec::new();
+        if d.server_lists.len() > crate::dataplane::classifier::MAX_SERVER_SETS {
+            self.error(
+                MAIN,
+                at("disconnect.server_lists"),
+                format!(
+                    "{} server lists, at most {} are supported (one bit each in a session's counters)",
+                    d.server_lists.len(),
+                    crate::dataplane::classifier::MAX_SERVER_SETS
+                ),
+            );
+        }
         for l in &d.server_lists {
             let span = l.span();
             let e = l.get_ref();
             self.name(MAIN, inside(&span, "name"), &e.name);
+            for server in &e.servers {
+                if server.get_ref().0.addr().is_ipv6() {
+                    self.error(
+                        MAIN,
+                        Loc::Span(server.span()),
+                        "must be an IPv4 address or network: the data plane classifies IPv4",
+                    );
+                }
+            }
             if e.servers.is_empty() && !self.touched(MAIN, &inside(&span, "servers")) {
                 self.error(MAIN, inside(&span, "servers"), "list at least one server");
             }
@@ -904,6 +945,7 @@ impl<'a> Ctx<'a> {
             self.name(MAIN, inside(&span, "name"), &e.name);
             let name: Arc<str> = e.name.as_str().into();
             let mut c = self.conditions(MAIN, &span, "", &ConditionsEntry::from(e), &partial);
+            self.one_server_list(MAIN, &span, "", &c);
             c.profile = Some(name);
             profiles.push(Arc::new(c));
         }
@@ -1065,6 +1107,24 @@ impl<'a> Ctx<'a> {
                     self.error(doc, key("app_timeout.guard"), msg);
                 }
             }
+            let mut set: Vec<u32> = ids.iter().map(|i| i.0).collect();
+            set.sort_unstable();
+            set.dedup();
+            if !self.watch_sets.contains(&set) {
+                if self.watch_sets.len() == crate::dataplane::classifier::MAX_WATCH_GROUPS {
+                    self.error(
+                        doc,
+                        key("app_timeout.services"),
+                        format!(
+                            "more than {} distinct sets of watched services across profiles and \
+                             subscribers; reuse a profile's set",
+                            crate::dataplane::classifier::MAX_WATCH_GROUPS
+                        ),
+                    );
+                } else {
+                    self.watch_sets.insert(set);
+                }
+            }
             out.app_timeout = Some(AppTimeoutCondition {
                 guard: a.guard,
                 services: ids,
@@ -1093,6 +1153,50 @@ impl<'a> Ctx<'a> {
             );
         }
         found
+    }
+
+    /// B and C may count only listed-server traffic, but a session keeps one set of
+    /// listed-server counters: both must name the same list.
+    fn one_server_list(
+        &mut self,
+        doc: usize,
+        span: &Range<usize>,
+        prefix: &str,
+        c: &DisconnectConditions,
+    ) {
+        let idle = c.idle.as_ref().and_then(|i| i.servers.as_ref());
+        let volume = c.volume.as_ref().and_then(|v| v.servers.as_ref());
+        if let (Some(a), Some(b)) = (idle, volume)
+            && a.name != b.name
+        {
+            let key = if prefix.is_empty() {
+                "volume.servers".to_owned()
+            } else {
+                format!("{prefix}.volume.servers")
+            };
+            let loc = if self.docs[doc]
+                .offset_of(&{
+                    let mut p = self.docs[doc].path_of_span(span).unwrap_or_default();
+                    p.extend(segs(&key));
+                    p
+                })
+                .is_some()
+            {
+                inside(span, &key)
+            } else {
+                // Inherited from the profile: point at the subscriber entry.
+                Loc::Span(span.clone())
+            };
+            self.error(
+                doc,
+                loc,
+                format!(
+                    "idle counts server list `{}` but volume counts `{}`: a session counts one \
+                     list's traffic, so both must name the same list",
+                    a.name, b.name
+                ),
+            );
+        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -2197,7 +2301,7 @@ impl<'a> Ctx<'a> {
             Some(inline) => {
                 let own = self.conditions(doc, span, "disconnect", inline, sh.disc);
                 let base = profile.as_deref().cloned().unwrap_or_default();
-                Arc::new(DisconnectConditions {
+                let merged = DisconnectConditions {
                     profile: base.profile,
                     session_time: own.session_time.or(base.session_time),
                     idle: own.idle.or(base.idle),
@@ -2205,7 +2309,9 @@ impl<'a> Ctx<'a> {
                     logins: own.logins.or(base.logins),
                     traffic: own.traffic.or(base.traffic),
                     app_timeout: own.app_timeout.or(base.app_timeout),
-                })
+                };
+                self.one_server_list(doc, span, "disconnect", &merged);
+                Arc::new(merged)
             }
         };
 

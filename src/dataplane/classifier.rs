@@ -15,10 +15,13 @@
 //! looked up in the service map. Both maps are open-addressing tables built once with a fixed hash;
 //! their keys come from the operator's config, so a packet cannot lengthen a probe sequence.
 
+use std::cell::RefCell;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use ipnet::Ipv4Net;
 
 use super::counters::{Direction, SessionCounters, Stamp};
 
@@ -39,22 +42,51 @@ pub const PROTO_UDP: u8 = 17;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceId(pub u16);
 
-/// One application service: a server address, a protocol, a port (or every port), and the idle
-/// timeout after which that server drops an inactive client (the seed's "service identifier" and
-/// "timeout time").
+/// A service's port match: one port, a range, or every port.
+pub type PortSpan = (u16, u16);
+
+/// One application service: a server address or network, a protocol, a port range (or every
+/// port), and the idle timeout after which that server drops an inactive client (the seed's
+/// "service identifier" and "timeout time").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSpec {
     /// The operator's name for the service, carried into disconnect records.
     pub name: Arc<str>,
-    /// The server's address.
-    pub address: Ipv4Addr,
+    /// The server's address (a /32) or a network of servers.
+    pub network: Ipv4Net,
     /// The IP protocol number (6 TCP, 17 UDP, 1 ICMP, ...).
     pub protocol: u8,
-    /// The server's port; `None` matches every port (and is the only choice for portless
-    /// protocols).
-    pub port: Option<u16>,
+    /// The server's ports, inclusive; `None` matches every port and packets without ports (the
+    /// only choice for portless protocols).
+    pub ports: Option<PortSpan>,
     /// How long the server keeps an idle client before timing it out.
     pub idle_timeout: Duration,
+}
+
+impl ServiceSpec {
+    /// A service on one server address with one port (or every port).
+    pub fn host(
+        name: &str,
+        address: Ipv4Addr,
+        protocol: u8,
+        port: Option<u16>,
+        idle_timeout: Duration,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            network: Ipv4Net::from(address),
+            protocol,
+            ports: port.map(|p| (p, p)),
+            idle_timeout,
+        }
+    }
+
+    fn ports_overlap(&self, other: &ServiceSpec) -> bool {
+        match (self.ports, other.ports) {
+            (Some((a0, a1)), Some((b0, b1))) => a0 <= b1 && b0 <= a1,
+            _ => true,
+        }
+    }
 }
 
 /// Why a [`ServiceTable`] cannot be built. The config layer validates first and reports these with
@@ -73,17 +105,37 @@ pub enum TableError {
         /// Sets given.
         count: usize,
     },
+    /// More watch groups than a session's service mask has bits.
+    #[error("{count} distinct watched-service groups, at most {MAX_WATCH_GROUPS} are supported")]
+    TooManyWatchGroups {
+        /// Groups given.
+        count: usize,
+    },
+    /// A watch group names a service the table does not have.
+    #[error("watch group {group} names service index {service}, which does not exist")]
+    UnknownService {
+        /// The group.
+        group: usize,
+        /// The index.
+        service: u16,
+    },
     /// Two services would both match some packet.
     #[error("service {second:?} overlaps service {first:?} (same server, protocol and port)")]
     Overlap {
-        /// The earlier service's name.
+        /// One service's name.
         first: Arc<str>,
-        /// The later service's name.
+        /// The other's.
         second: Arc<str>,
     },
-    /// A port was given for a protocol that has none.
-    #[error("service {name:?}: protocol {protocol} has no ports")]
-    PortWithoutPorts {
+    /// A service or server list names an IPv6 network (the classifier reads IPv4 only).
+    #[error("{name:?}: only IPv4 servers can be classified")]
+    NotIpv4 {
+        /// The service's or server list's name.
+        name: Arc<str>,
+    },
+    /// A port was given for a protocol that has none, or a range runs backwards.
+    #[error("service {name:?}: protocol {protocol} has no ports, or its port range is empty")]
+    BadPorts {
         /// The service's name.
         name: Arc<str>,
         /// Its protocol number.
@@ -91,15 +143,36 @@ pub enum TableError {
     },
 }
 
+/// Most watch groups (one bit each in a session's service mask): the distinct sets of services
+/// that subscribers' condition F watches.
+pub const MAX_WATCH_GROUPS: usize = 64;
+
+/// Ports of the services on one (network, protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PortEntry {
+    ports: Option<PortSpan>,
+    service: u16,
+}
+
 /// The application-service table and listed-server sets, built once per config and never changed;
 /// a reload builds a new one and publishes it through [`SharedServiceTable`].
+///
+/// Services and server sets may be networks: a lookup probes once per distinct prefix length in
+/// use, longest first (a table of host addresses probes once).
 #[derive(Debug, Clone)]
 pub struct ServiceTable {
     generation: u8,
     services: Vec<ServiceSpec>,
     timeouts_ms: Vec<u64>,
+    /// Per service: the watch groups it belongs to.
+    groups: Vec<u64>,
+    /// (prefix length, network, protocol) → `start << 32 | count` in `ports`.
     service_map: FlatMap,
+    service_prefixes: Vec<u8>,
+    ports: Vec<PortEntry>,
+    /// (prefix length, network) → bit mask of server sets.
     server_sets: FlatMap,
+    set_prefixes: Vec<u8>,
 }
 
 impl Default for ServiceTable {
@@ -115,16 +188,24 @@ impl ServiceTable {
             generation: 0,
             services: Vec::new(),
             timeouts_ms: Vec::new(),
+            groups: Vec::new(),
             service_map: FlatMap::with_capacity(0),
+            service_prefixes: Vec::new(),
+            ports: Vec::new(),
             server_sets: FlatMap::with_capacity(0),
+            set_prefixes: Vec::new(),
         }
     }
 
-    /// Builds a table. `server_sets[i]` lists the addresses of listed-server set `i` (the bit
+    /// Builds a table. `server_sets[i]` lists the networks of listed-server set `i` (the bit
     /// conditions carry in [`crate::engine::disconnect::Conditions::listed_sets`]).
+    /// `watch_groups[g]` lists the services of watch group `g` (the bit condition F carries in
+    /// [`crate::engine::disconnect::AppTimeoutCondition::groups`]); with no groups given, group 0
+    /// holds every service.
     pub fn build(
         services: Vec<ServiceSpec>,
-        server_sets: &[Vec<Ipv4Addr>],
+        server_sets: &[Vec<Ipv4Net>],
+        watch_groups: &[Vec<ServiceId>],
     ) -> Result<Self, TableError> {
         if services.len() > MAX_SERVICES {
             return Err(TableError::TooManyServices {
@@ -136,52 +217,112 @@ impl ServiceTable {
                 count: server_sets.len(),
             });
         }
-        let mut service_map = FlatMap::with_capacity(services.len());
-        let mut timeouts_ms = Vec::with_capacity(services.len());
-        // The first service seen on each (server, protocol), to catch a wildcard-port service
-        // overlapping a specific-port one in one pass.
-        let mut by_server: std::collections::HashMap<(Ipv4Addr, u8), usize> = Default::default();
-        for (i, s) in services.iter().enumerate() {
-            if s.port.is_some() && !has_ports(s.protocol) {
-                return Err(TableError::PortWithoutPorts {
+        if watch_groups.len() > MAX_WATCH_GROUPS {
+            return Err(TableError::TooManyWatchGroups {
+                count: watch_groups.len(),
+            });
+        }
+        for s in &services {
+            let bad = match s.ports {
+                Some((first, last)) => !has_ports(s.protocol) || first > last,
+                None => false,
+            };
+            if bad {
+                return Err(TableError::BadPorts {
                     name: s.name.clone(),
                     protocol: s.protocol,
                 });
             }
-            // A wildcard-port service and a specific-port one on the same server and protocol would
-            // both match one packet; refuse rather than pick one silently.
-            let own = service_key(s.address, s.protocol, s.port);
-            let conflict = match s.port {
-                Some(_) => service_map
-                    .get(own)
-                    .or_else(|| service_map.get(service_key(s.address, s.protocol, None))),
-                None => by_server.get(&(s.address, s.protocol)).map(|&j| j as u64),
-            };
-            if let Some(first) = conflict {
-                return Err(TableError::Overlap {
-                    first: services[first as usize].name.clone(),
-                    second: s.name.clone(),
-                });
-            }
-            by_server.entry((s.address, s.protocol)).or_insert(i);
-            service_map.insert(own, i as u64);
-            timeouts_ms.push(crate::runtime::clock::millis(s.idle_timeout));
         }
-        let members: usize = server_sets.iter().map(Vec::len).sum();
-        let mut set_map = FlatMap::with_capacity(members);
-        for (bit, set) in server_sets.iter().enumerate() {
-            for addr in set {
-                let key = u64::from(u32::from(*addr));
-                let mask = set_map.get(key).unwrap_or(0) | (1u64 << bit);
-                set_map.insert(key, mask);
+        // Widest networks first: each service then only has to be checked against networks that
+        // contain it (already inserted), found by probing the prefix lengths seen so far.
+        let mut order: Vec<usize> = (0..services.len()).collect();
+        order.sort_by_key(|&i| (services[i].network.prefix_len(), i));
+        let mut groups: std::collections::HashMap<u64, Vec<PortEntry>> = Default::default();
+        let mut lens: Vec<u8> = Vec::new();
+        for &i in &order {
+            let s = &services[i];
+            let net = s.network.trunc();
+            for &len in &lens {
+                let key = service_key(mask(net.addr(), len), len, s.protocol);
+                if let Some(other) = groups.get(&key).and_then(|g| {
+                    g.iter()
+                        .find(|e| services[usize::from(e.service)].ports_overlap(s))
+                }) {
+                    return Err(TableError::Overlap {
+                        first: services[usize::from(other.service)].name.clone(),
+                        second: s.name.clone(),
+                    });
+                }
             }
+            let len = net.prefix_len();
+            if !lens.contains(&len) {
+                lens.push(len);
+            }
+            groups
+                .entry(service_key(net.addr(), len, s.protocol))
+                .or_default()
+                .push(PortEntry {
+                    ports: s.ports,
+                    service: i as u16,
+                });
+        }
+        let mut service_map = FlatMap::with_capacity(groups.len());
+        let mut ports = Vec::with_capacity(services.len());
+        for (key, entries) in groups {
+            let start = ports.len() as u64;
+            service_map.insert(key, (start << 32) | entries.len() as u64);
+            ports.extend(entries);
+        }
+        lens.sort_unstable_by(|a, b| b.cmp(a));
+
+        let mut masks = vec![0u64; services.len()];
+        if watch_groups.is_empty() {
+            masks.iter_mut().for_each(|m| *m = 1);
+        }
+        for (g, members) in watch_groups.iter().enumerate() {
+            for id in members {
+                let Some(m) = masks.get_mut(usize::from(id.0)) else {
+                    return Err(TableError::UnknownService {
+                        group: g,
+                        service: id.0,
+                    });
+                };
+                *m |= 1u64 << g;
+            }
+        }
+
+        let mut set_masks: std::collections::HashMap<u64, u64> = Default::default();
+        let mut set_prefixes: Vec<u8> = Vec::new();
+        for (bit, set) in server_sets.iter().enumerate() {
+            for net in set {
+                let net = net.trunc();
+                *set_masks
+                    .entry(net_key(net.addr(), net.prefix_len()))
+                    .or_default() |= 1u64 << bit;
+                if !set_prefixes.contains(&net.prefix_len()) {
+                    set_prefixes.push(net.prefix_len());
+                }
+            }
+        }
+        set_prefixes.sort_unstable_by(|a, b| b.cmp(a));
+        let mut set_map = FlatMap::with_capacity(set_masks.len());
+        for (k, v) in set_masks {
+            set_map.insert(k, v);
         }
         Ok(Self {
             generation: 0,
+            timeouts_ms: services
+                .iter()
+                .map(|s| crate::runtime::clock::millis(s.idle_timeout))
+                .collect(),
             services,
-            timeouts_ms,
+            groups: masks,
             service_map,
+            service_prefixes: lens,
+            ports,
             server_sets: set_map,
+            set_prefixes,
         })
     }
 
@@ -215,8 +356,14 @@ impl ServiceTable {
             .unwrap_or(0)
     }
 
-    /// The service a packet to or from `server` with `protocol` and server port `port` belongs to.
-    /// A specific port wins over the server's every-port service (the table refuses to hold both).
+    /// The watch groups a service belongs to (0 for an unknown index).
+    #[inline]
+    pub fn groups_of(&self, id: ServiceId) -> u64 {
+        self.groups.get(usize::from(id.0)).copied().unwrap_or(0)
+    }
+
+    /// The service a packet to or from `server` with `protocol` and server port `port` belongs to
+    /// (services never overlap, so there is at most one).
     #[inline]
     pub fn lookup_service(
         &self,
@@ -224,22 +371,40 @@ impl ServiceTable {
         protocol: u8,
         port: Option<u16>,
     ) -> Option<ServiceId> {
-        if port.is_some()
-            && let Some(i) = self.service_map.get(service_key(server, protocol, port))
-        {
-            return Some(ServiceId(i as u16));
+        for &len in &self.service_prefixes {
+            let Some(v) = self
+                .service_map
+                .get(service_key(mask(server, len), len, protocol))
+            else {
+                continue;
+            };
+            let start = (v >> 32) as usize;
+            let entries = self.ports.get(start..start + (v & 0xFFFF_FFFF) as usize)?;
+            for e in entries {
+                let hit = match (e.ports, port) {
+                    (None, _) => true,
+                    (Some((first, last)), Some(p)) => first <= p && p <= last,
+                    (Some(_), None) => false,
+                };
+                if hit {
+                    return Some(ServiceId(e.service));
+                }
+            }
         }
-        self.service_map
-            .get(service_key(server, protocol, None))
-            .map(|i| ServiceId(i as u16))
+        None
     }
 
     /// The listed-server sets `address` belongs to, as a bit mask.
     #[inline]
     pub fn server_sets_of(&self, address: Ipv4Addr) -> u64 {
-        self.server_sets
-            .get(u64::from(u32::from(address)))
-            .unwrap_or(0)
+        let mut sets = 0;
+        for &len in &self.set_prefixes {
+            sets |= self
+                .server_sets
+                .get(net_key(mask(address, len), len))
+                .unwrap_or(0);
+        }
+        sets
     }
 
     /// Whether any listed-server set is defined.
@@ -253,14 +418,25 @@ fn has_ports(protocol: u8) -> bool {
     matches!(protocol, PROTO_TCP | PROTO_UDP)
 }
 
-/// The map key of a service: address, protocol, port and a "has a port" bit. Never `u64::MAX`,
-/// which marks an empty map slot.
-fn service_key(address: Ipv4Addr, protocol: u8, port: Option<u16>) -> u64 {
-    let (has, port) = match port {
-        Some(p) => (1u64, u64::from(p)),
-        None => (0, 0),
-    };
-    (u64::from(u32::from(address)) << 25) | (u64::from(protocol) << 17) | (has << 16) | port
+/// `address` with the host bits below a `len`-bit prefix cleared.
+#[inline]
+fn mask(address: Ipv4Addr, len: u8) -> Ipv4Addr {
+    let bits = u32::from(address);
+    let m = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    Ipv4Addr::from(bits & m)
+}
+
+/// The map key of a network: prefix length and masked address. Never `u64::MAX` (the length is
+/// at most 32), which marks an empty map slot.
+#[inline]
+fn net_key(network: Ipv4Addr, len: u8) -> u64 {
+    (u64::from(len) << 32) | u64::from(u32::from(network))
+}
+
+/// The map key of a service group: network key and protocol.
+#[inline]
+fn service_key(network: Ipv4Addr, len: u8, protocol: u8) -> u64 {
+    (net_key(network, len) << 8) | u64::from(protocol)
 }
 
 /// An immutable open-addressing hash map from `u64` keys (never `u64::MAX`) to `u64` values,
@@ -332,13 +508,24 @@ impl FlatMap {
     }
 }
 
-/// The published service table. The actor publishes a new table on reload; each socket task holds a
-/// [`ServiceTableReader`] that notices the change with one atomic load per packet and otherwise
-/// never touches the lock.
+/// The published service table. The actor publishes a new table on reload; readers notice the
+/// change with one atomic load per packet and otherwise never touch the lock: a socket task holds
+/// a [`ServiceTableReader`], and code that has no place to keep one (the data plane's shared
+/// forwarding functions) uses [`SharedServiceTable::with_current`], which caches the table per
+/// thread.
 #[derive(Debug)]
 pub struct SharedServiceTable {
+    /// Process-unique, so a per-thread cache never mistakes a newer table for one it saw.
+    id: u64,
     current: RwLock<Arc<ServiceTable>>,
     version: AtomicU64,
+}
+
+static NEXT_SHARED_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The table this thread last read: (shared table id, version, table).
+    static THREAD_TABLE: RefCell<Option<(u64, u64, Arc<ServiceTable>)>> = const { RefCell::new(None) };
 }
 
 impl SharedServiceTable {
@@ -347,6 +534,7 @@ impl SharedServiceTable {
         let mut table = table;
         table.generation = 0;
         Arc::new(Self {
+            id: NEXT_SHARED_ID.fetch_add(1, Ordering::Relaxed),
             current: RwLock::new(Arc::new(table)),
             version: AtomicU64::new(0),
         })
@@ -385,6 +573,24 @@ impl SharedServiceTable {
             version,
             table: self.load(),
         }
+    }
+
+    /// Runs `f` with the current table, read from a per-thread cache that is refreshed after a
+    /// publish: one atomic load and a thread-local access per call, no lock, no reference count.
+    #[inline]
+    pub fn with_current<R>(&self, f: impl FnOnce(&ServiceTable) -> R) -> R {
+        let version = self.version.load(Ordering::Acquire);
+        THREAD_TABLE.with(|cell| {
+            let mut cached = cell.borrow_mut();
+            let fresh = matches!(&*cached, Some((id, v, _)) if *id == self.id && *v == version);
+            if !fresh {
+                *cached = Some((self.id, version, self.load()));
+            }
+            match &*cached {
+                Some((_, _, table)) => f(table),
+                None => f(&self.load()),
+            }
+        })
     }
 }
 
@@ -533,7 +739,8 @@ pub struct PacketClass {
 /// The data plane's per-packet entry point for IPv4 payloads (PPP protocol 0x0021): parses the
 /// header and counts the packet against `counters`, then its listed-server traffic if the session has
 /// listed servers, then its application service if the table has services and the session runs
-/// condition F. A malformed packet is not counted; the caller drops it and counts the error.
+/// condition F on a group the service belongs to. A malformed packet is not counted; the caller
+/// drops it (or, relaying, counts it with [`SessionCounters::record`]) and counts the error.
 ///
 /// Payloads that are not IPv4 (IPv6 and others) are counted with [`SessionCounters::record`] alone.
 #[inline]
@@ -545,6 +752,40 @@ pub fn count_ipv4(
     stamp: Stamp,
 ) -> Result<PacketClass, Ipv4Error> {
     let ip = Ipv4Summary::parse(packet)?;
+    Ok(count_parsed(table, counters, direction, &ip, stamp))
+}
+
+/// [`count_ipv4`] for a packet already parsed (the LNS parses once for its anti-spoofing check),
+/// with the table read from `shared` only when the session watches something: a session without
+/// listed servers and without condition F costs two atomic adds and never looks at the table.
+#[inline]
+pub fn count_shared(
+    shared: &SharedServiceTable,
+    counters: &SessionCounters,
+    direction: Direction,
+    ip: &Ipv4Summary,
+    stamp: Stamp,
+) -> PacketClass {
+    if counters.listed_sets(direction) == 0 && counters.service_groups(direction) == 0 {
+        counters.record(direction, u64::from(ip.total_len), stamp);
+        return PacketClass {
+            listed: false,
+            service: None,
+            bytes: ip.total_len,
+        };
+    }
+    shared.with_current(|table| count_parsed(table, counters, direction, ip, stamp))
+}
+
+/// Counts a parsed packet; see [`count_ipv4`].
+#[inline]
+pub fn count_parsed(
+    table: &ServiceTable,
+    counters: &SessionCounters,
+    direction: Direction,
+    ip: &Ipv4Summary,
+    stamp: Stamp,
+) -> PacketClass {
     let bytes = u64::from(ip.total_len);
     counters.record(direction, bytes, stamp);
     // The far end of the conversation: where the subscriber sends to, or where its traffic comes
@@ -563,16 +804,18 @@ pub fn count_ipv4(
         counters.record_listed(direction, bytes, stamp);
         class.listed = true;
     }
-    if !table.has_no_services()
-        && counters.tracks_services(direction)
+    let watched = counters.service_groups(direction);
+    if watched != 0
+        && !table.has_no_services()
         && let Some(id) = table.lookup_service(remote, ip.protocol, remote_port)
+        && table.groups_of(id) & watched != 0
     {
         counters.touch_service(table.generation(), id.0, stamp, |i| {
             table.timeout_ms(ServiceId(i))
         });
         class.service = Some(id);
     }
-    Ok(class)
+    class
 }
 
 #[cfg(test)]
@@ -580,13 +823,17 @@ mod tests {
     use super::*;
 
     fn svc(name: &str, addr: [u8; 4], protocol: u8, port: Option<u16>) -> ServiceSpec {
-        ServiceSpec {
-            name: name.into(),
-            address: Ipv4Addr::from(addr),
+        ServiceSpec::host(
+            name,
+            Ipv4Addr::from(addr),
             protocol,
             port,
-            idle_timeout: Duration::from_secs(300),
-        }
+            Duration::from_secs(300),
+        )
+    }
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
     }
 
     #[test]
@@ -596,6 +843,7 @@ mod tests {
                 svc("web", [10, 0, 0, 1], PROTO_TCP, Some(80)),
                 svc("all", [10, 0, 0, 1], PROTO_TCP, None),
             ],
+            &[],
             &[],
         )
         .unwrap_err();
@@ -612,6 +860,7 @@ mod tests {
                 svc("web", [10, 0, 0, 1], PROTO_TCP, Some(80)),
             ],
             &[],
+            &[],
         )
         .unwrap_err();
         assert!(matches!(err, TableError::Overlap { .. }));
@@ -623,8 +872,78 @@ mod tests {
                 svc("web2", [10, 0, 0, 2], PROTO_TCP, Some(80)),
             ],
             &[],
+            &[],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_network_overlaps_the_hosts_and_port_ranges_inside_it() {
+        let mut wide = svc("wide", [10, 0, 0, 0], PROTO_TCP, None);
+        wide.network = net("10.0.0.0/24");
+        wide.ports = Some((8000, 8080));
+        // A host inside the network with a port inside the range: overlap, whatever the order.
+        for services in [
+            vec![
+                wide.clone(),
+                svc("host", [10, 0, 0, 9], PROTO_TCP, Some(8080)),
+            ],
+            vec![
+                svc("host", [10, 0, 0, 9], PROTO_TCP, Some(8080)),
+                wide.clone(),
+            ],
+        ] {
+            assert!(matches!(
+                ServiceTable::build(services, &[], &[]),
+                Err(TableError::Overlap { .. })
+            ));
+        }
+        // Outside the range, or outside the network: both match their own packets.
+        let t = ServiceTable::build(
+            vec![
+                wide,
+                svc("host", [10, 0, 0, 9], PROTO_TCP, Some(443)),
+                svc("other", [10, 0, 1, 9], PROTO_TCP, Some(8000)),
+            ],
+            &[],
+            &[],
+        )
+        .unwrap();
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            t.lookup_service(a("10.0.0.200"), PROTO_TCP, Some(8042)),
+            Some(ServiceId(0))
+        );
+        assert_eq!(
+            t.lookup_service(a("10.0.0.9"), PROTO_TCP, Some(8042)),
+            Some(ServiceId(0)),
+            "the host's own service is port 443 only"
+        );
+        assert_eq!(
+            t.lookup_service(a("10.0.0.9"), PROTO_TCP, Some(443)),
+            Some(ServiceId(1))
+        );
+        assert_eq!(t.lookup_service(a("10.0.0.9"), PROTO_TCP, None), None);
+        assert_eq!(
+            t.lookup_service(a("10.0.1.9"), PROTO_TCP, Some(8000)),
+            Some(ServiceId(2))
+        );
+        assert_eq!(t.lookup_service(a("10.0.0.9"), PROTO_TCP, Some(8081)), None);
+    }
+
+    #[test]
+    fn ports_on_portless_protocols_and_backward_ranges_are_refused() {
+        let mut s = svc("x", [10, 0, 0, 1], PROTO_ICMP, Some(7));
+        assert!(matches!(
+            ServiceTable::build(vec![s.clone()], &[], &[]),
+            Err(TableError::BadPorts { .. })
+        ));
+        s.protocol = PROTO_TCP;
+        s.ports = Some((90, 80));
+        assert!(matches!(
+            ServiceTable::build(vec![s], &[], &[]),
+            Err(TableError::BadPorts { .. })
+        ));
     }
 
     #[test]
@@ -635,6 +954,7 @@ mod tests {
                 svc("ping", [10, 0, 0, 1], PROTO_ICMP, None),
             ],
             &[],
+            &[],
         )
         .unwrap();
         let a = Ipv4Addr::new(10, 0, 0, 1);
@@ -644,6 +964,57 @@ mod tests {
         assert_eq!(
             t.lookup_service(Ipv4Addr::new(10, 0, 0, 2), PROTO_TCP, Some(80)),
             None
+        );
+    }
+
+    #[test]
+    fn server_sets_match_networks_of_any_length() {
+        let t = ServiceTable::build(
+            Vec::new(),
+            &[
+                vec![net("192.0.2.0/24"), net("198.51.100.7/32")],
+                vec![net("192.0.2.128/25")],
+                vec![net("0.0.0.0/0")],
+            ],
+            &[],
+        )
+        .unwrap();
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(t.server_sets_of(a("192.0.2.1")), 0b101);
+        assert_eq!(t.server_sets_of(a("192.0.2.200")), 0b111);
+        assert_eq!(t.server_sets_of(a("198.51.100.7")), 0b101);
+        assert_eq!(t.server_sets_of(a("198.51.100.8")), 0b100);
+    }
+
+    #[test]
+    fn watch_groups_default_to_every_service_and_name_real_services() {
+        let two = || {
+            vec![
+                svc("a", [10, 0, 0, 1], PROTO_TCP, Some(1)),
+                svc("b", [10, 0, 0, 2], PROTO_TCP, Some(1)),
+            ]
+        };
+        let t = ServiceTable::build(two(), &[], &[]).unwrap();
+        assert_eq!(
+            (t.groups_of(ServiceId(0)), t.groups_of(ServiceId(1))),
+            (1, 1)
+        );
+        let t = ServiceTable::build(
+            two(),
+            &[],
+            &[vec![ServiceId(0), ServiceId(1)], vec![ServiceId(1)]],
+        )
+        .unwrap();
+        assert_eq!(
+            (t.groups_of(ServiceId(0)), t.groups_of(ServiceId(1))),
+            (0b01, 0b11)
+        );
+        assert_eq!(
+            ServiceTable::build(two(), &[], &[vec![ServiceId(2)]]).unwrap_err(),
+            TableError::UnknownService {
+                group: 0,
+                service: 2
+            }
         );
     }
 
@@ -664,11 +1035,22 @@ mod tests {
         let shared = SharedServiceTable::new(ServiceTable::empty());
         let mut r = shared.reader();
         assert!(r.current().has_no_services());
+        assert!(shared.with_current(|t| t.has_no_services()));
         let published = shared.publish(
-            ServiceTable::build(vec![svc("web", [1, 2, 3, 4], PROTO_TCP, Some(443))], &[]).unwrap(),
+            ServiceTable::build(
+                vec![svc("web", [1, 2, 3, 4], PROTO_TCP, Some(443))],
+                &[],
+                &[],
+            )
+            .unwrap(),
         );
         assert_eq!(published.generation(), 1);
         assert!(!r.current().has_no_services());
         assert_eq!(r.current().generation(), 1);
+        assert_eq!(shared.with_current(|t| t.generation()), 1);
+        // Another shared table on the same thread is never confused with this one.
+        let other = SharedServiceTable::new(ServiceTable::empty());
+        assert!(other.with_current(|t| t.has_no_services()));
+        assert_eq!(shared.with_current(|t| t.generation()), 1);
     }
 }

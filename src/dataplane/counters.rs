@@ -162,8 +162,9 @@ struct DirectionCounters {
     /// per-packet checks read the line the packet writes anyway. Bit `i` set: traffic with a
     /// member of server set `i` of the service table is "listed".
     listed_sets: AtomicU64,
-    /// Non-zero: look packets up in the application-service table (condition F is on).
-    track_services: AtomicU64,
+    /// The watch groups of condition F this session runs (bit `g`: services of the table's watch
+    /// group `g`); 0 = F is off and packets are never looked up in the service table.
+    service_groups: AtomicU64,
 }
 
 /// The per-service activity of condition F.
@@ -212,12 +213,13 @@ impl SessionCounters {
     }
 
     /// Sets what the data plane watches for this session: the bit mask of server sets whose traffic
-    /// counts as "listed" (0 = none) and whether to match application services. The engine calls it
-    /// at login and when conditions change.
-    pub fn set_watch(&self, listed_sets: u64, track_services: bool) {
+    /// counts as "listed" (0 = none) and the bit mask of the service table's watch groups whose
+    /// services condition F follows (0 = none). The engine calls it at login and when conditions
+    /// change.
+    pub fn set_watch(&self, listed_sets: u64, service_groups: u64) {
         for d in &self.dirs {
             d.listed_sets.store(listed_sets, Relaxed);
-            d.track_services.store(u64::from(track_services), Relaxed);
+            d.service_groups.store(service_groups, Relaxed);
         }
     }
 
@@ -228,11 +230,11 @@ impl SessionCounters {
         self.dirs[direction.index()].listed_sets.load(Relaxed)
     }
 
-    /// Whether packets of this session are matched against the application-service table, read
+    /// The watch groups whose services this session's packets are matched against (0: none), read
     /// from `direction`'s cache line.
     #[inline]
-    pub fn tracks_services(&self, direction: Direction) -> bool {
-        self.dirs[direction.index()].track_services.load(Relaxed) != 0
+    pub fn service_groups(&self, direction: Direction) -> u64 {
+        self.dirs[direction.index()].service_groups.load(Relaxed)
     }
 
     /// Records a packet matching application service `service` of the table of generation

@@ -19,10 +19,16 @@
 //!
 //! When a buffer is full, the newest packet is the one dropped: the buffered ones are earlier in
 //! their streams, and TCP retransmits the rest once the subscriber is back.
+//!
+//! # Sharing
+//! The actor holds addresses, resumes and expires holds; the TUN task offers packets. Both reach
+//! the buffer through [`SharedResumeBuffer`], a mutex the TUN task takes only for a packet whose
+//! destination has no session while at least one address is held, so forwarding never touches it.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -366,5 +372,77 @@ impl ResumeBuffer {
     /// Running totals.
     pub fn stats(&self) -> ResumeStats {
         self.stats
+    }
+}
+
+/// The resume buffer shared between the actor and the TUN task; see the module docs. Off (no
+/// buffer) until [`SharedResumeBuffer::configure`] is given limits.
+#[derive(Debug, Default)]
+pub struct SharedResumeBuffer {
+    buffer: Mutex<Option<ResumeBuffer>>,
+    /// Addresses held, for the TUN task's lock-free "nothing held" check.
+    held: AtomicUsize,
+}
+
+impl SharedResumeBuffer {
+    /// An empty, switched-off buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Switches resume on with `limits` (new bounds apply from now on; holds already taken keep
+    /// theirs), or off with `None`: every hold is released and returned so the caller gives the
+    /// addresses back to the pool.
+    pub fn configure(&self, limits: Option<ResumeLimits>) -> Vec<Expired> {
+        self.with_lock(|slot| match (slot.as_mut(), limits) {
+            (Some(b), Some(l)) => {
+                b.set_limits(l);
+                Vec::new()
+            }
+            (None, Some(l)) => {
+                *slot = Some(ResumeBuffer::new(l));
+                Vec::new()
+            }
+            (Some(b), None) => {
+                let addresses: Vec<Ipv4Addr> = b.held.keys().copied().collect();
+                let released = addresses.into_iter().filter_map(|a| b.release(a)).collect();
+                *slot = None;
+                released
+            }
+            (None, None) => Vec::new(),
+        })
+    }
+
+    /// Runs `f` on the buffer when resume is on.
+    pub fn with<R>(&self, f: impl FnOnce(&mut ResumeBuffer) -> R) -> Option<R> {
+        self.with_lock(|slot| slot.as_mut().map(f))
+    }
+
+    /// Whether any address is held (one atomic load).
+    #[inline]
+    pub fn any_held(&self) -> bool {
+        self.held.load(Ordering::Acquire) > 0
+    }
+
+    /// Offers a packet for `destination`, which has no session (see [`ResumeBuffer::offer`]).
+    /// Copies the packet only when it is kept.
+    pub fn offer(&self, now: Instant, destination: Ipv4Addr, packet: &[u8]) -> Offer {
+        if !self.any_held() {
+            return Offer::NotHeld;
+        }
+        self.with_lock(|slot| match slot.as_mut() {
+            Some(b) if b.is_held(destination) => {
+                b.offer(now, destination, Bytes::copy_from_slice(packet))
+            }
+            _ => Offer::NotHeld,
+        })
+    }
+
+    fn with_lock<R>(&self, f: impl FnOnce(&mut Option<ResumeBuffer>) -> R) -> R {
+        let mut guard = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        let r = f(&mut guard);
+        let held = guard.as_ref().map_or(0, ResumeBuffer::held_addresses);
+        self.held.store(held, Ordering::Release);
+        r
     }
 }

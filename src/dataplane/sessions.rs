@@ -36,8 +36,23 @@
 //! Counters are kept from the subscriber's point of view ([`Direction`]): on the LNS, frames from
 //! the L2TP session are [`Direction::FromSubscriber`] and packets from the TUN are
 //! [`Direction::ToSubscriber`]; on the LAC, the access leg (dial-in session) carries
-//! `FromSubscriber` and the leg toward the LNS carries `ToSubscriber`. Byte counts are IP packet
-//! lengths for terminated sessions and PPP frame lengths for relayed ones.
+//! `FromSubscriber` and the leg toward the LNS carries `ToSubscriber`.
+//!
+//! # Counting and classification
+//! Every IPv4 packet (PPP protocol 0x0021, RFC 1332) a session carries is counted by its IPv4
+//! Total Length and classified ([`classifier::count_shared`]: listed servers, application
+//! services) against the service table the actor publishes ([`Dataplane::services`]); the table
+//! is read only for sessions whose conditions watch something. Other network-layer protocols
+//! (PPP protocol values below 0x8000, RFC 1661 §2: IPv6 and the like) are counted by payload
+//! length alone. Control protocols (0x8000 and above: LCP, NCPs, authentication) are relayed but
+//! not counted: an LCP Echo is not the subscriber's traffic and must not keep an idle session
+//! alive.
+//!
+//! # Resume
+//! A packet from the TUN device for an address no session holds is offered to the resume buffer
+//! ([`Dataplane::resume`]): while the address is held after an automatic disconnect it is kept
+//! for the subscriber's return (reported as [`Ingress::Forwarded`]), or dropped and counted as
+//! [`DropKind::ResumeFull`] when the buffer's bounds are reached.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -47,8 +62,9 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
 
 use dashmap::DashMap;
 
-use super::classifier::Ipv4Summary;
+use super::classifier::{self, Ipv4Summary, SharedServiceTable};
 use super::counters::{CoarseClock, Direction, SessionCounters};
+use super::resume::{Offer, SharedResumeBuffer};
 use crate::ppp::frame::{HDLC_ADDRESS, HDLC_CONTROL};
 use crate::pppoe::MacAddr;
 use crate::wire::data::{DataHeaderOptions, header_len, write_header};
@@ -484,6 +500,9 @@ pub enum DropKind {
     NoRoute,
     /// A packet from the TUN device that is not IPv4 (the kernel's own IPv6 chatter).
     TunNotIpv4,
+    /// A packet for a subscriber away after an automatic disconnect, beyond the resume buffer's
+    /// bounds.
+    ResumeFull,
     /// The socket's or device's buffer was full.
     BufferFull,
     /// The send failed for another reason.
@@ -492,7 +511,7 @@ pub enum DropKind {
 
 impl DropKind {
     /// Every kind, in counter order.
-    pub const ALL: [DropKind; 10] = [
+    pub const ALL: [DropKind; 11] = [
         DropKind::UnknownSession,
         DropKind::WrongPeer,
         DropKind::SpoofedSource,
@@ -501,6 +520,7 @@ impl DropKind {
         DropKind::NoTun,
         DropKind::NoRoute,
         DropKind::TunNotIpv4,
+        DropKind::ResumeFull,
         DropKind::BufferFull,
         DropKind::SendFailed,
     ];
@@ -516,6 +536,7 @@ impl DropKind {
             DropKind::NoTun => "data.no_tun_device",
             DropKind::NoRoute => "data.no_route",
             DropKind::TunNotIpv4 => "data.tun_not_ipv4",
+            DropKind::ResumeFull => "data.resume_buffer_full",
             DropKind::BufferFull => "data.send_buffer_full",
             DropKind::SendFailed => "data.send_failed",
         }
@@ -525,7 +546,8 @@ impl DropKind {
 /// What [`Dataplane::l2tp_ingress`] did with a data message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingress {
-    /// Forwarded (relayed or written to the TUN device).
+    /// Forwarded (relayed or written to the TUN device), or, from the TUN device, kept in the
+    /// resume buffer for a subscriber away after an automatic disconnect.
     Forwarded,
     /// Give `buf[frame]` to the actor: a frame of session (tunnel, session) that the data plane
     /// does not forward itself.
@@ -604,6 +626,8 @@ pub struct Dataplane {
     pub routes: DashMap<Ipv4Addr, Arc<TunRoute>>,
     tun: std::sync::OnceLock<Arc<dyn PacketSink>>,
     clock: Arc<CoarseClock>,
+    services: Arc<SharedServiceTable>,
+    resume: SharedResumeBuffer,
     stats: DataplaneStats,
 }
 
@@ -631,8 +655,22 @@ impl Dataplane {
             routes: DashMap::new(),
             tun: std::sync::OnceLock::new(),
             clock,
+            services: SharedServiceTable::new(classifier::ServiceTable::empty()),
+            resume: SharedResumeBuffer::new(),
             stats: DataplaneStats::default(),
         }
+    }
+
+    /// The application-service table the forward paths classify against; the actor publishes a
+    /// new one at start and on reload.
+    pub fn services(&self) -> &Arc<SharedServiceTable> {
+        &self.services
+    }
+
+    /// Packets held for subscribers away after an automatic disconnect (LNS); the actor holds,
+    /// resumes and expires, the TUN path offers.
+    pub fn resume(&self) -> &SharedResumeBuffer {
+        &self.resume
     }
 
     /// Attaches the TUN device (once; later calls are ignored and return false).
@@ -698,16 +736,12 @@ impl Dataplane {
                 frame,
             },
             Action::Relay(path) => {
-                entry
-                    .counters
-                    .record(entry.inbound, frame.len() as u64, self.clock.now());
+                self.count_frame(&entry.counters, entry.inbound, &buf[frame.clone()]);
                 let r = path.send_in_place(buf, frame);
                 self.sent(r)
             }
             Action::Deliver(sink) => {
-                entry
-                    .counters
-                    .record(entry.inbound, frame.len() as u64, self.clock.now());
+                self.count_frame(&entry.counters, entry.inbound, &buf[frame.clone()]);
                 let len = frame.len();
                 let r = sink.try_send_in_place(buf, frame).map(|()| len);
                 self.sent(r)
@@ -774,16 +808,16 @@ impl Dataplane {
         }
         match &entry.action {
             Action::Relay(path) => {
-                entry.counters.record(
-                    Direction::FromSubscriber,
-                    length as u64 + 2,
-                    self.clock.now(),
-                );
                 // The Length field is consumed: `FF 03` goes in its place, right before the
                 // Protocol field (RFC 2661 §2 carries the HDLC address and control octets).
                 let frame = ppp.start - 2..ppp.end;
                 buf[frame.start] = HDLC_ADDRESS;
                 buf[frame.start + 1] = HDLC_CONTROL;
+                self.count_frame(
+                    &entry.counters,
+                    Direction::FromSubscriber,
+                    &buf[frame.clone()],
+                );
                 let r = path.send_in_place(buf, frame);
                 match self.sent(r) {
                     Ingress::Dropped(why) => PppoeIngress::Dropped(why),
@@ -814,13 +848,34 @@ impl Dataplane {
         let Some(tun) = self.tun.get() else {
             return Ingress::Dropped(self.stats.drop(DropKind::NoTun));
         };
-        counters.record(
+        classifier::count_shared(
+            &self.services,
+            counters,
             Direction::FromSubscriber,
-            packet.len() as u64,
+            &summary,
             self.clock.now(),
         );
-        let r = tun.try_send_packet(packet);
+        // Link padding past the Total Length stays behind.
+        let r = tun.try_send_packet(&packet[..usize::from(summary.total_len)]);
         self.sent(r)
+    }
+
+    /// Counts one relayed PPP frame (see the module docs): IPv4 classified, other network-layer
+    /// protocols by length, control protocols not at all.
+    #[inline]
+    fn count_frame(&self, counters: &SessionCounters, direction: Direction, frame: &[u8]) {
+        let Some((protocol, payload)) = ppp_protocol(frame) else {
+            return;
+        };
+        let stamp = self.clock.now();
+        let payload = frame.get(payload..).unwrap_or_default();
+        if protocol == PPP_IPV4
+            && let Ok(ip) = Ipv4Summary::parse(payload)
+        {
+            classifier::count_shared(&self.services, counters, direction, &ip, stamp);
+        } else if protocol < PPP_CONTROL {
+            counters.record(direction, payload.len() as u64, stamp);
+        }
     }
 
     /// Handles one IPv4 packet read from the TUN device at `buf[packet]`; `packet.start` must be
@@ -829,22 +884,38 @@ impl Dataplane {
         if buf.get(packet.start).is_some_and(|b| b >> 4 != 4) {
             return Ingress::Dropped(self.stats.drop(DropKind::TunNotIpv4));
         }
-        let destination = match Ipv4Summary::parse(&buf[packet.clone()]) {
-            Ok(s) => s.destination,
+        let summary = match Ipv4Summary::parse(&buf[packet.clone()]) {
+            Ok(s) => s,
             Err(_) => return Ingress::Dropped(self.stats.drop(DropKind::MalformedIpv4)),
         };
-        let Some(route) = self.routes.get(&destination) else {
-            return Ingress::Dropped(self.stats.drop(DropKind::NoRoute));
+        let Some(route) = self.routes.get(&summary.destination) else {
+            return self.tun_unrouted(summary.destination, &buf[packet]);
         };
-        route.counters.record(
+        let stamp = self.clock.now();
+        classifier::count_shared(
+            &self.services,
+            &route.counters,
             Direction::ToSubscriber,
-            packet.len() as u64,
-            self.clock.now(),
+            &summary,
+            stamp,
         );
         let start = packet.start - IPV4_OVER_L2TP.len();
+        let end = packet.start + usize::from(summary.total_len);
         buf[start..packet.start].copy_from_slice(&IPV4_OVER_L2TP);
-        let r = route.path.send_in_place(buf, start..packet.end);
+        let r = route.path.send_in_place(buf, start..end);
         self.sent(r)
+    }
+
+    /// A TUN packet for an address without a session: kept if the address is held for a
+    /// subscriber's return, else dropped as unroutable.
+    #[cold]
+    fn tun_unrouted(&self, destination: Ipv4Addr, packet: &[u8]) -> Ingress {
+        let now = self.clock.base().instant(self.clock.now());
+        match self.resume.offer(now, destination, packet) {
+            Offer::Buffered => Ingress::Forwarded,
+            Offer::Dropped(_) => Ingress::Dropped(self.stats.drop(DropKind::ResumeFull)),
+            Offer::NotHeld => Ingress::Dropped(self.stats.drop(DropKind::NoRoute)),
+        }
     }
 }
 
@@ -863,6 +934,31 @@ fn ipv4_payload(frame: &[u8]) -> Option<Range<usize>> {
         [0x00, 0x21, ..] => Some(at + 2..frame.len()),
         _ => None,
     }
+}
+
+/// PPP protocol number of IPv4 (RFC 1332 §2).
+const PPP_IPV4: u16 = 0x0021;
+/// Protocol values from here up are control protocols (RFC 1661 §2: "8***" to "b***" NCPs, "c***"
+/// to "f***" link-layer control).
+const PPP_CONTROL: u16 = 0x8000;
+
+/// The Protocol field of a PPP frame (with or without `FF 03`, compressed or not, RFC 1661 §6.5)
+/// and where its payload starts; `None` for a frame too short to have one.
+#[inline]
+fn ppp_protocol(frame: &[u8]) -> Option<(u16, usize)> {
+    let at = if frame.starts_with(&[HDLC_ADDRESS, HDLC_CONTROL]) {
+        2
+    } else {
+        0
+    };
+    let first = *frame.get(at)?;
+    // RFC 1661 §2: the least significant bit of the most significant octet is 0, so an odd first
+    // octet is a compressed (one-octet) field.
+    if first & 1 == 1 {
+        return Some((u16::from(first), at + 1));
+    }
+    let second = *frame.get(at + 1)?;
+    Some((u16::from_be_bytes([first, second]), at + 2))
 }
 
 /// Whether a PPP frame carries IPv4 (with or without `FF 03`, compressed Protocol field or not).
@@ -980,11 +1076,86 @@ mod tests {
         assert_eq!(*remote, "198.51.100.9:1701".parse().unwrap());
         assert_eq!(&bytes[..6], &[0x00, 0x02, 0x11, 0x11, 0x22, 0x22]);
         assert_eq!(&bytes[6..], &frame);
-        assert_eq!(counters.packets(Direction::FromSubscriber, false), 1);
+        drop(sent);
         assert_eq!(
-            counters.bytes(Direction::FromSubscriber, false),
-            frame.len() as u64
+            counters.packets(Direction::FromSubscriber, false),
+            0,
+            "LCP is relayed but is not the subscriber's traffic"
         );
+        // IPv4 is counted by its Total Length; IPv6 (0x0057) by its payload length.
+        let mut ip_frame = vec![0xff, 0x03, 0x00, 0x21];
+        ip_frame.extend_from_slice(&ipv4(SUB, SERVER));
+        let (mut buf, range) = datagram(5, 6, &ip_frame);
+        dp.l2tp_ingress(&dp.dialin, 5, 6, PEER.parse().unwrap(), &mut buf, range);
+        let (mut buf, range) = datagram(5, 6, &[0x00, 0x57, 0x60, 0, 0, 0, 0, 0]);
+        dp.l2tp_ingress(&dp.dialin, 5, 6, PEER.parse().unwrap(), &mut buf, range);
+        assert_eq!(counters.packets(Direction::FromSubscriber, false), 2);
+        assert_eq!(counters.bytes(Direction::FromSubscriber, false), 28 + 6);
+        assert_eq!(sink.sent.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn ppp_protocol_fields_are_read_compressed_or_not() {
+        assert_eq!(
+            ppp_protocol(&[0xff, 0x03, 0x00, 0x21, 0x45]),
+            Some((0x21, 4))
+        );
+        assert_eq!(ppp_protocol(&[0x21, 0x45]), Some((0x21, 1)));
+        assert_eq!(ppp_protocol(&[0xc0, 0x21, 1]), Some((0xc021, 2)));
+        assert_eq!(ppp_protocol(&[0xff, 0x03, 0x80]), None);
+        assert_eq!(ppp_protocol(&[]), None);
+    }
+
+    #[test]
+    fn packets_for_a_held_address_wait_for_the_subscriber_and_others_are_unroutable() {
+        use crate::dataplane::resume::ResumeLimits;
+        let (dp, _, _) = plane();
+        let held = Ipv4Addr::new(100, 64, 1, 9);
+        let tun_packet = |dst| {
+            let mut buf = vec![0u8; HEADROOM];
+            buf.extend_from_slice(&ipv4(SERVER, dst));
+            let end = buf.len();
+            (buf, HEADROOM..end)
+        };
+        // Resume off: unroutable.
+        let (mut buf, r) = tun_packet(held);
+        assert_eq!(
+            dp.tun_ingress(&mut buf, r),
+            Ingress::Dropped(DropKind::NoRoute)
+        );
+        dp.resume().configure(Some(ResumeLimits {
+            max_packets_per_address: 1,
+            ..ResumeLimits::default()
+        }));
+        let now = dp.clock().base().instant(dp.clock().now());
+        dp.resume()
+            .with(|b| b.hold(now, "sam".into(), held).unwrap())
+            .unwrap();
+        let (mut buf, r) = tun_packet(held);
+        assert_eq!(dp.tun_ingress(&mut buf, r), Ingress::Forwarded);
+        let (mut buf, r) = tun_packet(held);
+        assert_eq!(
+            dp.tun_ingress(&mut buf, r),
+            Ingress::Dropped(DropKind::ResumeFull)
+        );
+        let (mut buf, r) = tun_packet(Ipv4Addr::new(100, 64, 1, 10));
+        assert_eq!(
+            dp.tun_ingress(&mut buf, r),
+            Ingress::Dropped(DropKind::NoRoute)
+        );
+        let resumed = dp.resume().with(|b| b.resume(now, "sam")).unwrap().unwrap();
+        assert_eq!(
+            resumed.packets,
+            vec![bytes::Bytes::from(ipv4(SERVER, held))]
+        );
+        // Switching resume off releases what is still held.
+        dp.resume()
+            .with(|b| b.hold(now, "sam".into(), held).unwrap())
+            .unwrap();
+        assert!(dp.resume().any_held());
+        let released = dp.resume().configure(None);
+        assert_eq!(released.len(), 1);
+        assert!(!dp.resume().any_held());
     }
 
     #[test]

@@ -200,7 +200,7 @@ fn log_drop(
         DropKind::MalformedIpv4 => "malformed IPv4 packet",
         DropKind::MalformedPpp => "malformed PPP frame",
         DropKind::NoTun => "no TUN device",
-        DropKind::NoRoute | DropKind::TunNotIpv4 => "not routable",
+        DropKind::NoRoute | DropKind::TunNotIpv4 | DropKind::ResumeFull => "not routable",
         DropKind::BufferFull => "send buffer full",
         DropKind::SendFailed => "send failed",
     };

@@ -2,8 +2,8 @@
 //! fires: [`Decision`], [`Fired`], and the RADIUS Acct-Terminate-Cause it maps to.
 //!
 //! These are typed, validated values. The operator's TOML form and its validation live in
-//! [`super::config`], which compiles into [`Conditions`] shared (behind an `Arc`) by every session
-//! of every subscriber using the same profile.
+//! [`crate::config`]; [`super::config`] maps it into [`Conditions`] shared (behind an `Arc`) by
+//! every session of every subscriber with the same settings.
 
 use std::fmt;
 use std::sync::Arc;
@@ -50,9 +50,6 @@ pub struct Conditions {
     /// The listed-server sets of the service table whose traffic counts for B and C when they ask
     /// for listed servers only (bit mask; 0 = no listed servers).
     pub listed_sets: u64,
-    /// This subscriber's place in the disconnect order (the seed's "line disconnecting order"):
-    /// under [`LoginPolicy::CutByOrder`] a session with a higher value is cut first.
-    pub disconnect_order: u8,
 }
 
 impl Conditions {
@@ -84,6 +81,11 @@ impl Conditions {
         let wanted = self.idle.as_ref().is_some_and(|i| i.only_listed_servers)
             || self.volume.as_ref().is_some_and(|v| v.only_listed_servers);
         if wanted { self.listed_sets } else { 0 }
+    }
+
+    /// The service table's watch groups the data plane must match packets against (F).
+    pub(super) fn service_groups(&self) -> u64 {
+        self.app_timeout.map_or(0, |a| a.groups)
     }
 }
 
@@ -136,9 +138,9 @@ pub enum LoginPolicy {
     /// Cut the session in the scope that logged in earliest (the seed's default).
     #[default]
     CutEarliest,
-    /// Cut the session ranked first by the disconnect order (highest
-    /// [`Conditions::disconnect_order`]), earliest login among equals. When the new login itself
-    /// ranks first, it is refused.
+    /// Cut the session ranked first by the disconnect order (the lowest
+    /// [`super::LoginRequest::disconnect_order`]: the seed's "line disconnecting order"), earliest
+    /// login among equals. When the new login itself ranks first, it is refused.
     CutByOrder,
     /// Refuse the new login and cut nothing.
     RefuseNew,
@@ -194,11 +196,15 @@ pub struct TrafficCondition {
     pub direction: RateDirection,
 }
 
-/// Condition F, application-server timeout. It applies to every service in the table.
+/// Condition F, application-server timeout, on the services of some of the service table's watch
+/// groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppTimeoutCondition {
     /// How long before the server's idle timeout the subscriber is cut.
     pub guard: Duration,
+    /// The watch groups whose services are watched (bit `g`: the table's group `g`; a table built
+    /// without groups puts every service in group 0, so `1` watches everything).
+    pub groups: u64,
 }
 
 /// The six conditions, by the seed's letters.

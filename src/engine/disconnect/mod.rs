@@ -7,7 +7,8 @@
 //!
 //! # The conditions
 //! See [`Conditions`]: A session time, B idle time, C data volume, D simultaneous logins, E traffic
-//! rate, F application-server timeout. The operator's form and its validation are in [`config`].
+//! rate, F application-server timeout. The operator's form and its validation are the config
+//! layer's ([`crate::config`], `FILE:LINE:COL` errors); [`config`] maps it into these types.
 //!
 //! # Call order (the state actor)
 //! 1. At login: [`DisconnectEngine::login`]. It refuses the login (D, refuse policy) or accepts it,
@@ -121,6 +122,9 @@ pub struct LoginRequest<'a> {
     pub path_max_bps: u64,
     /// When the subscriber logged in (A counts from here).
     pub logged_in_at: Instant,
+    /// The subscriber's place in the disconnect order (the seed's "line disconnecting order"):
+    /// under [`LoginPolicy::CutByOrder`] the session with the lowest value is cut first.
+    pub disconnect_order: u32,
 }
 
 /// The answer to a login.
@@ -190,10 +194,10 @@ struct Session {
     subscriber_link: Link,
     access_point: u32,
     generation: u32,
-    /// The path's maximum rate for E, in kbit/s (fits the struct's padding; 4 Tbit/s at most).
+    /// The path's maximum rate for E, in kbit/s (4 Tbit/s at most).
     path_max_kbps: u32,
-    /// The disconnect order this session was linked with.
-    priority: u8,
+    /// The disconnect order this session was linked with (lowest is cut first).
+    priority: u32,
     flags: u8,
     /// Index of this session's [`RateState`] in the engine's [`RateSlab`]; `NONE` without one.
     rate: u32,
@@ -434,11 +438,11 @@ fn list_remove(slab: &mut Slab, kind: ListKind, ends: &mut Ends, slot: u32) {
     ends.len -= 1;
 }
 
-/// One access point's sessions, one login-ordered list per disconnect order in use (highest
-/// first), so both victim rules find their victim without a scan.
+/// One access point's sessions, one login-ordered list per disconnect order in use (lowest, cut
+/// first, first), so both victim rules find their victim without a scan.
 #[derive(Debug, Default)]
 struct AccessPointGroup {
-    ranks: Vec<(u8, Ends)>,
+    ranks: Vec<(u32, Ends)>,
     count: u32,
 }
 
@@ -509,9 +513,7 @@ impl DisconnectEngine {
         let conditions = req.conditions;
         let mut victims = Vec::new();
         if let Some(d) = conditions.logins {
-            if let Err(refusal) =
-                self.check_logins(&d, conditions.disconnect_order, ap, &req.subscriber)
-            {
+            if let Err(refusal) = self.check_logins(&d, req.disconnect_order, ap, &req.subscriber) {
                 return LoginOutcome::Refused(refusal);
             }
             self.cut_for_login(&d, ap, &req.subscriber, req.session, now, &mut victims);
@@ -520,7 +522,7 @@ impl DisconnectEngine {
         let now_s = self.base.stamp(now);
         let login = self.base.stamp_ceil(req.logged_in_at);
         let counters = req.counters;
-        counters.set_watch(conditions.watched_sets(), conditions.app_timeout.is_some());
+        counters.set_watch(conditions.watched_sets(), conditions.service_groups());
         let rate = if conditions.needs_rate_state() {
             self.rates
                 .insert(new_rate_state(&counters, &conditions, login, now_s))
@@ -534,7 +536,7 @@ impl DisconnectEngine {
         let session = Session {
             key: req.session,
             subscriber: req.subscriber,
-            priority: conditions.disconnect_order,
+            priority: req.disconnect_order,
             conditions,
             counters,
             login,
@@ -588,16 +590,17 @@ impl DisconnectEngine {
         Some(s.key)
     }
 
-    /// Applies new conditions to a live session from `now` on (reload). A counts from the original
-    /// login, C from login, B from the last activity; E starts a new window. A condition that
-    /// already holds under the new values fires at the next [`DisconnectEngine::handle_timeout`]
-    /// (B, A, F) or sampling pass (C, E). D is judged at the next login. Returns false for a stale
-    /// handle.
+    /// Applies new conditions and disconnect order to a live session from `now` on (reload). A
+    /// counts from the original login, C from login, B from the last activity; E starts a new
+    /// window. A condition that already holds under the new values fires at the next
+    /// [`DisconnectEngine::handle_timeout`] (B, A, F) or sampling pass (C, E). D is judged at the
+    /// next login. Returns false for a stale handle.
     pub fn set_conditions(
         &mut self,
         now: Instant,
         handle: SessionHandle,
         conditions: Arc<Conditions>,
+        disconnect_order: u32,
     ) -> bool {
         if self.valid(handle).is_none() {
             return false;
@@ -605,7 +608,9 @@ impl DisconnectEngine {
         let slot = handle.slot;
         let now_s = self.base.stamp(now);
         let s = self.slab.session(slot);
-        if Arc::ptr_eq(&s.conditions, &conditions) || *s.conditions == *conditions {
+        if (Arc::ptr_eq(&s.conditions, &conditions) || *s.conditions == *conditions)
+            && s.priority == disconnect_order
+        {
             // Same values: keep the state (an E window in progress, B's rate history).
             self.slab.session_mut(slot).conditions = conditions;
             return true;
@@ -617,7 +622,7 @@ impl DisconnectEngine {
         let s = self.slab.session_mut(slot);
         let was_sampled = s.flags & SAMPLED != 0;
         s.counters
-            .set_watch(conditions.watched_sets(), conditions.app_timeout.is_some());
+            .set_watch(conditions.watched_sets(), conditions.service_groups());
         // B's minimum-rate activity carries over; a session new to it counts from its last packet.
         let idle_active = match &s.conditions.idle {
             Some(i) if i.min_rate_bps.is_some() && s.rate != NONE => {
@@ -646,7 +651,7 @@ impl DisconnectEngine {
             s.flags &= !SAMPLED;
         }
         let is_sampled = s.flags & SAMPLED != 0;
-        s.priority = conditions.disconnect_order;
+        s.priority = disconnect_order;
         s.conditions = conditions;
         if fired {
             return true;
@@ -664,12 +669,13 @@ impl DisconnectEngine {
         true
     }
 
-    /// Applies new conditions to every live session: `resolve(session, subscriber)` gives each
-    /// one's conditions under the new config. Call after [`DisconnectEngine::set_service_table`].
+    /// Applies new conditions to live sessions: `resolve(session, subscriber)` gives each one's
+    /// conditions and disconnect order under the new config, or `None` to leave the session as it
+    /// is. Call after [`DisconnectEngine::set_service_table`].
     pub fn reload(
         &mut self,
         now: Instant,
-        mut resolve: impl FnMut(SessionKey, &str) -> Arc<Conditions>,
+        mut resolve: impl FnMut(SessionKey, &str) -> Option<(Arc<Conditions>, u32)>,
     ) {
         let slots: Vec<u32> = self.slab.slots().map(|(slot, _)| slot).collect();
         for slot in slots {
@@ -679,8 +685,9 @@ impl DisconnectEngine {
                 generation: s.generation,
             };
             let subscriber = s.subscriber.clone();
-            let conditions = resolve(s.key, &subscriber);
-            self.set_conditions(now, handle, conditions);
+            if let Some((conditions, order)) = resolve(s.key, &subscriber) {
+                self.set_conditions(now, handle, conditions, order);
+            }
         }
     }
 
@@ -869,7 +876,7 @@ impl DisconnectEngine {
             .is_some_and(|d| d.per_subscriber.is_some());
         let subscriber = s.subscriber.clone();
         let group = &mut self.access_points[ap];
-        let pos = match group.ranks.iter().position(|(p, _)| *p <= priority) {
+        let pos = match group.ranks.iter().position(|(p, _)| *p >= priority) {
             Some(i) if group.ranks[i].0 == priority => i,
             Some(i) => {
                 group.ranks.insert(i, (priority, EMPTY_ENDS));
@@ -1003,11 +1010,11 @@ impl DisconnectEngine {
                 if !by_order {
                     return sessions.next();
                 }
-                // Login order within the list, so the first of the highest rank is the earliest.
-                let mut best: Option<(u8, u32)> = None;
+                // Login order within the list, so the first of the lowest rank is the earliest.
+                let mut best: Option<(u32, u32)> = None;
                 for slot in sessions {
                     let p = self.slab.session(slot).priority;
-                    if best.is_none_or(|(b, _)| p > b) {
+                    if best.is_none_or(|(b, _)| p < b) {
                         best = Some((p, slot));
                     }
                 }
@@ -1027,7 +1034,7 @@ impl DisconnectEngine {
                         .access_points
                         .iter()
                         .filter_map(|g| g.ranks.first().map(|r| r.0))
-                        .max()?;
+                        .min()?;
                     let mut heads = self
                         .access_points
                         .iter()
@@ -1054,7 +1061,7 @@ impl DisconnectEngine {
     fn check_logins(
         &self,
         d: &LoginCondition,
-        order: u8,
+        order: u32,
         ap: u32,
         subscriber: &str,
     ) -> Result<(), LoginRefusal> {
@@ -1071,7 +1078,7 @@ impl DisconnectEngine {
                 LoginPolicy::CutEarliest => self.victim(scope, d.policy, ap, subscriber).is_none(),
                 LoginPolicy::CutByOrder => self
                     .victim(scope, d.policy, ap, subscriber)
-                    .is_none_or(|v| order > self.slab.session(v).priority),
+                    .is_none_or(|v| order < self.slab.session(v).priority),
             };
             if refuse {
                 return Err(LoginRefusal::Logins {
@@ -1213,6 +1220,10 @@ impl DisconnectEngine {
             let guard = ceil_ms(app.guard);
             for (idx, last) in s.counters.service_activity(self.table.generation()) {
                 let id = ServiceId(idx);
+                if self.table.groups_of(id) & app.groups == 0 {
+                    // Recorded under conditions this session no longer runs.
+                    continue;
+                }
                 let timeout = self.table.timeout_ms(id);
                 let Some(spec) = self.table.service(id) else {
                     continue;
@@ -1472,6 +1483,7 @@ mod tests {
                     counters: Arc::default(),
                     path_max_bps: 0,
                     logged_in_at: now,
+                    disconnect_order: 0,
                 },
             )
         };
@@ -1519,6 +1531,7 @@ mod tests {
                     counters: Arc::default(),
                     path_max_bps: 1_000_000,
                     logged_in_at: t0,
+                    disconnect_order: 0,
                 },
             ) else {
                 panic!("refused")
@@ -1535,11 +1548,11 @@ mod tests {
         for h in &handles {
             let mut c = (*with_e).clone();
             c.traffic.as_mut().unwrap().max_percent = 60;
-            e.set_conditions(t0, *h, Arc::new(c));
+            e.set_conditions(t0, *h, Arc::new(c), 0);
         }
         assert_eq!((e.rates.len, e.rates.free.len()), (10, 0));
         for h in &handles {
-            e.set_conditions(t0, *h, Arc::default());
+            e.set_conditions(t0, *h, Arc::default(), 0);
         }
         assert_eq!(e.rates.free.len(), 10);
         assert_eq!(e.stats().sampled, 0);
