@@ -20,6 +20,7 @@
 //! | `dialin.rs`     | the L2TP dial-in front-end: subscribers' own LACs                           |
 //! | `ctl.rs`        | answers to `l2tpagg ctl`                                                     |
 //! | `reload.rs`     | SIGHUP / `ctl reload`                                                        |
+//! | `accounting.rs` | the usage ledger: who records what, interims, group commit, disk trouble     |
 //! | `switchover.rs` | the hook where live session moves plug in (not wired yet)                    |
 //! | `pool.rs`, `login.rs`, `timers.rs` | address pools, credential checks, the timer table          |
 //!
@@ -40,12 +41,15 @@
 //!   plane (`lac::Subscriber::counters`, `lns::LnsSession::counters`); a session is cut with
 //!   `Actor::lac_end` (LAC) or `Actor::lns_close` (LNS) and a `DisconnectCauseCode::
 //!   AutomaticDisconnect` vendor cause.
-//! - Ledger: one field; usage starts where "session up" is logged (`Actor::lac_session_up`,
-//!   the LNS `NetworkUp` handler) and stops in `Actor::lac_end` / `Actor::lns_cleanup`.
+//! - Ledger: wired (`accounting.rs`, whose doc says who records what). A session-end path
+//!   hands the stop record its cause as data: `Actor::lac_end_with(.., SessionEnd)` on the LAC,
+//!   `Accounting::note_end` before `Actor::lns_close` on the LNS. A committed live move calls
+//!   `Actor::account_move`.
 //! - PPPoE front-end: a variant of `lac::Access` next to `Access::Dialin` (frames toward the
 //!   subscriber through a [`crate::dataplane::sessions::FrameSink`], `Action::Deliver` in the
 //!   data plane), and a dispatch like `dialin.rs`.
 
+mod accounting;
 mod ctl;
 mod dialin;
 mod endpoint;
@@ -252,6 +256,8 @@ pub struct ActorParts {
     pub clock: Clock,
     /// The TUN device's routes, when the LNS manages them (`lns.tun.manage_routes`).
     pub routes: Option<Arc<dyn RouteTable>>,
+    /// The usage ledger, opened (and recovered) by the runtime; `None` records nothing.
+    pub ledger: Option<crate::ledger::Ledger>,
 }
 
 /// Keys of the actor's own timers.
@@ -303,6 +309,7 @@ pub struct Actor {
     dialin: dialin::DialinState,
     planner: Planner,
     timers: Timers<TimerKey>,
+    accounting: accounting::Accounting,
 
     /// Set by [`Command::Shutdown`]: when the grace ends.
     shutdown_deadline: Option<Instant>,
@@ -462,6 +469,8 @@ impl Actor {
         let lac_state = lac::LacState::new(&config, &line_sockets, &mut planner, now);
         planner.handle_timeout(now);
         let started_at = parts.clock.wall_ms(now);
+        let accounting =
+            accounting::Accounting::new(parts.ledger, &config.billing.ledger, now, started_at);
         let actor = Actor {
             lns: lns::LnsState::new(&config),
             lac: lac_state,
@@ -483,6 +492,7 @@ impl Actor {
             routes: parts.routes,
             planner,
             timers: Timers::default(),
+            accounting,
             shutdown_deadline: None,
             early_frames: EarlyFrames::default(),
         };
@@ -504,6 +514,7 @@ impl Actor {
                 biased;
                 command = rx.recv() => {
                     let Some(command) = command else {
+                        self.accounting_close(clock::now());
                         return ExitReport::Abandoned;
                     };
                     self.handle_command(clock::now(), command);
@@ -527,6 +538,8 @@ impl Actor {
                 }
             }
             if let Some(report) = self.shutdown_finished(clock::now()) {
+                // Final stops of whatever is still open, then everything written and synced.
+                self.accounting_close(clock::now());
                 return report;
             }
         }
@@ -560,6 +573,7 @@ impl Actor {
             consider(self.endpoint(role).and_then(|e| e.endpoint.poll_timeout()));
         }
         consider(self.planner.poll_timeout());
+        consider(self.accounting.poll_timeout());
         consider(self.shutdown_deadline);
         next
     }
@@ -613,6 +627,9 @@ impl Actor {
         if self.planner.poll_timeout().is_some_and(|t| t <= now) {
             let decisions = self.planner.handle_timeout(now);
             self.apply_decisions(now, decisions);
+        }
+        if self.accounting.poll_timeout().is_some_and(|t| t <= now) {
+            self.accounting_timeout(now);
         }
         for key in self.timers.take_due(now) {
             match key {
