@@ -187,7 +187,7 @@ fn one_process_records_once_shows_status_locks_and_stops_with_final_records() {
 fn restart_on(ledger: &Path, ns: &l2tpagg::runtime::netns::NamedNetns, config: &str) -> Daemon {
     let state = ledger.parent().unwrap().display().to_string();
     let config = config.replace(
-        &format!("state_dir = \"{{dir}}/state\""),
+        "state_dir = \"{dir}/state\"",
         &format!("state_dir = \"{state}\""),
     );
     assert!(config.contains(&state), "state_dir replaced: {config}");
