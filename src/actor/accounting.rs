@@ -65,10 +65,14 @@
 //! # Disk trouble
 //!
 //! A failed write or fsync never stops a session: the writer keeps records in memory (up to
-//! `queue_bound`), retries on each commit, and counts what it must refuse beyond the bound. The
-//! writer logs the first failure and every power of two; this module adds one error line a
-//! minute for as long as the trouble lasts, and `ctl status` shows it (the `ledger` block and a
-//! `degraded` line).
+//! `queue_bound`), retries on each commit, and counts what it must refuse beyond the bound. So
+//! that what is refused is never a session's start or stop while an interim could give way, the
+//! last quarter of the queue is kept for records nothing later replaces: interims and heartbeats
+//! are skipped (and counted) once the queue is three quarters full; a later interim or the stop
+//! carries the same counters and more. The writer logs the first failure and every power of two;
+//! this module adds one error line a minute for as long as the trouble lasts, and `ctl status`
+//! shows it (the `ledger` block and a `degraded` line, which keeps reporting records lost after
+//! the disk recovered).
 //!
 //! # Hooks for other features
 //!
@@ -273,6 +277,10 @@ pub(super) struct Accounting {
     heartbeat_due: Option<Instant>,
     /// Records that could not be encoded (or came after close).
     refused: u64,
+    /// The writer's bound on records not yet durable (`queue_bound` at open).
+    queue_bound: usize,
+    /// Interims and heartbeats not queued because the queue was near its bound.
+    skipped: u64,
     trouble: TroubleWatch,
 }
 
@@ -299,6 +307,8 @@ impl Accounting {
             commit_due: None,
             heartbeat_due: None,
             refused: 0,
+            queue_bound: config.queue_bound as usize,
+            skipped: 0,
             trouble: TroubleWatch::default(),
         };
         if a.ledger.is_some() {
@@ -602,11 +612,21 @@ impl Accounting {
         .min()
     }
 
+    /// How many more superseding records (interims, heartbeats) may be queued now: while the disk
+    /// fails the last quarter of the queue is kept for records nothing later replaces (starts,
+    /// stops, moves, tunnels and lines).
+    fn room_for_readings(&self) -> usize {
+        let pending = self.ledger.as_ref().map_or(0, |l| l.status().pending);
+        let threshold = self.queue_bound - self.queue_bound / 4;
+        threshold.saturating_sub(pending)
+    }
+
     /// Runs what is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant, config: &LedgerConfig, at: UnixMillis) {
         if self.ledger.is_none() {
             return;
         }
+        let mut room = self.room_for_readings();
         let mut due = Vec::new();
         while let Some(&(t, key)) = self.interims.first() {
             if t > now || due.len() >= MAX_INTERIMS_PER_TURN {
@@ -622,15 +642,25 @@ impl Accounting {
             let Some(leg) = self.legs.get(&key) else {
                 continue;
             };
-            let event = LedgerEvent::SessionInterim {
-                session: leg.session,
-                counters: leg.reading(),
-            };
-            self.append(now, config, at, event);
+            if room > 0 {
+                room -= 1;
+                let event = LedgerEvent::SessionInterim {
+                    session: leg.session,
+                    counters: leg.reading(),
+                };
+                self.append(now, config, at, event);
+            } else {
+                // The next reading (interim or stop) carries the same counters and more.
+                self.skipped += 1;
+            }
             self.schedule_interim(now, config, key);
         }
         if self.heartbeat_due.is_some_and(|t| t <= now) {
-            self.append(now, config, at, LedgerEvent::Heartbeat);
+            if room > 0 {
+                self.append(now, config, at, LedgerEvent::Heartbeat);
+            } else {
+                self.skipped += 1;
+            }
             self.heartbeat_due = nonzero(config.interim_interval).map(|i| now + i);
         }
         if self.commit_due.is_some_and(|t| t <= now) {
@@ -724,6 +754,7 @@ impl Accounting {
             pending: s.pending as u64,
             dropped: s.dropped,
             refused: self.refused,
+            skipped_readings: self.skipped,
             trouble: s.trouble.as_ref().map(|t| t.error.clone()),
             trouble_failures: s.trouble.as_ref().map_or(0, |t| t.failures),
             open_sessions: self.legs.len() as u64,

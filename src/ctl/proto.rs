@@ -257,6 +257,9 @@ pub struct LedgerState {
     pub dropped: u64,
     /// Records that could not be encoded (an identifier too long), since start.
     pub refused: u64,
+    /// Interims and heartbeats not queued while the queue was three quarters full (the last
+    /// quarter is kept for starts, stops and tunnel records; a later reading replaces them).
+    pub skipped_readings: u64,
     /// The disk problem being ridden out, as the OS said it; `None` when writes succeed.
     pub trouble: Option<String>,
     /// Failed write or fsync attempts since the trouble began.

@@ -209,12 +209,14 @@ fn status(r: &StatusReport) -> String {
         let _ = writeln!(out, "{:<18} {}", "ledger", dash_if_empty(&l.directory));
         let _ = writeln!(
             out,
-            "  durable LSN {} of {}, {} pending, {} dropped, {} refused; {} sessions, {} tunnels open",
+            "  durable LSN {} of {}, {} pending, {} dropped, {} refused, {} readings skipped; \
+             {} sessions, {} tunnels open",
             l.durable_lsn,
             l.last_lsn,
             l.pending,
             l.dropped,
             l.refused,
+            l.skipped_readings,
             l.open_sessions,
             l.open_tunnels
         );
