@@ -116,12 +116,19 @@ fn open_ledger(config: &Config) -> Result<Ledger, RuntimeError> {
     let candidates = crate::config::billing_map::ledger_dir_candidates(config, &env, euid);
     let mut last = None;
     for dir in &candidates {
-        // Usage records are the subscribers' business: not world-readable.
-        if let Err(e) = std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o750)
-            .create(dir)
-        {
+        // Usage records are the subscribers' business: the ledger directory is not
+        // world-readable (its parents, shared with the control socket, keep the default mode).
+        let made = match dir.parent() {
+            Some(parent) => std::fs::create_dir_all(parent),
+            None => Ok(()),
+        }
+        .and_then(|()| {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)
+        });
+        if let Err(e) = made {
             tracing::debug!(dir = %dir.display(), error = %e, "ledger directory candidate refused");
             last = Some(LedgerError::Io {
                 path: dir.clone(),
