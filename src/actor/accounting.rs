@@ -81,7 +81,10 @@
 //!   `Actor::lac_end_with(.., SessionEnd::new(TerminateCause::IdleTimeout, "idle 300 s of 300 s"))`
 //!   on the LAC; on the LNS call [`Accounting::note_end`] before `Actor::lns_close`. The first
 //!   cause noted for a leg wins over what the teardown reports later; without one the cause is
-//!   derived from the CDN ([`SessionEnd::from_close`], [`SessionEnd::from_session_down`]).
+//!   derived from the CDN ([`SessionEnd::from_close`], [`SessionEnd::from_session_down`]; our
+//!   `AutomaticDisconnect` Disconnect-Cause carries the Acct-Terminate-Cause in its detail, and
+//!   that is used). A session that keeps its cause on itself (an `end_cause` field) passes it
+//!   through with one line in `lac_end_with` / `lns_cleanup`.
 //! - **Live switchover**: when a move commits (the subscriber's traffic runs on the new leg),
 //!   call [`Actor::account_move`] with the new leg's LAC tunnel and session IDs: one
 //!   `SessionMove` ends the old leg with its final counters and starts the new one, with the same
@@ -103,7 +106,7 @@ use crate::ledger::{
     MultiSessionId, TerminateCause, TunnelSerial,
 };
 use crate::runtime::clock::UnixMillis;
-use crate::wire::{Capabilities, CdnResult, DisconnectCauseCode};
+use crate::wire::{Capabilities, CdnResult, DisconnectCause, DisconnectCauseCode};
 
 /// Most interim records written in one turn of the actor; the rest follow in the next turns, so
 /// a burst of due interims never holds up control traffic (and never fills the writer's queue in
@@ -160,21 +163,17 @@ impl SessionEnd {
     /// The end of a session we close with `reason` (the CDN toward the subscriber's side), `why`
     /// being the actor's one-line description.
     pub fn from_close(why: &str, reason: &CloseReason) -> Self {
-        SessionEnd::new(
-            terminate_cause(reason.result, reason.cause.as_ref().map(|c| c.code)),
-            why,
-        )
+        SessionEnd::new(terminate_cause(reason.result, reason.cause.as_ref()), why)
     }
 
     /// The end of a session the L2TP endpoint reports down.
     pub fn from_session_down(cause: &SessionDownCause) -> Self {
         let code = match cause {
-            SessionDownCause::PeerCdn { result, cause, .. } => terminate_cause(
-                CdnResult::from_code(result.result),
-                cause.as_ref().map(|c| c.code),
-            ),
+            SessionDownCause::PeerCdn { result, cause, .. } => {
+                terminate_cause(CdnResult::from_code(result.result), cause.as_ref())
+            }
             SessionDownCause::Local { result, cause, .. } => {
-                terminate_cause(*result, cause.as_ref().map(|c| c.code))
+                terminate_cause(*result, cause.as_ref())
             }
             SessionDownCause::ProtocolError { .. } | SessionDownCause::PeerLacksCapability => {
                 TerminateCause::NasError
@@ -187,7 +186,19 @@ impl SessionEnd {
 
 /// RFC 2866 §5.10 for a CDN's result code and our vendor Disconnect-Cause. Our own cause says
 /// most; a foreign peer's result code is all there is otherwise.
-fn terminate_cause(result: CdnResult, vendor: Option<DisconnectCauseCode>) -> TerminateCause {
+fn terminate_cause(result: CdnResult, vendor: Option<&DisconnectCause>) -> TerminateCause {
+    use DisconnectCauseCode as V;
+    match vendor.map(|c| (c.code, c.detail)) {
+        // An automatic disconnect carries the condition's Acct-Terminate-Cause in its detail.
+        Some((V::AutomaticDisconnect, detail)) if detail != 0 => TerminateCause::from_code(detail),
+        vendor => terminate_cause_of_code(result, vendor.map(|(code, _)| code)),
+    }
+}
+
+fn terminate_cause_of_code(
+    result: CdnResult,
+    vendor: Option<DisconnectCauseCode>,
+) -> TerminateCause {
     use DisconnectCauseCode as V;
     match vendor {
         // The subscriber's PPP ended: LCP Terminate is a logout, a lost link is a lost carrier.
@@ -200,7 +211,7 @@ fn terminate_cause(result: CdnResult, vendor: Option<DisconnectCauseCode>) -> Te
         Some(V::Shutdown) => TerminateCause::AdminReboot,
         Some(V::AuthenticationFailed) => TerminateCause::UserError,
         Some(V::ResourceExhausted) => TerminateCause::ServiceUnavailable,
-        // The disconnect engine hands down its own, more precise cause (idle, session time...).
+        // Without a detail: "NAS ended session for a non-error reason not otherwise listed".
         Some(V::AutomaticDisconnect) | Some(V::SessionMoved) => TerminateCause::NasRequest,
         Some(V::SwitchoverFailed) => TerminateCause::NasError,
         Some(V::Other(_)) | None => match result {
@@ -984,7 +995,6 @@ mod tests {
     use super::*;
     use crate::ledger::{LedgerOptions, LedgerReader};
     use crate::runtime::clock::test_epoch;
-    use crate::wire::DisconnectCause;
 
     const T0: UnixMillis = 1_793_491_200_000;
 
@@ -1407,5 +1417,11 @@ mod tests {
             SessionEnd::from_session_down(&SessionDownCause::TunnelDown).cause,
             T::LostService
         );
+        // An automatic disconnect names its Acct-Terminate-Cause in the detail (wire/avp.rs).
+        let mut idle = reason(CdnResult::Administrative, Some(V::AutomaticDisconnect));
+        if let Some(c) = idle.cause.as_mut() {
+            c.detail = 4;
+        }
+        assert_eq!(SessionEnd::from_close("idle", &idle).cause, T::IdleTimeout);
     }
 }
