@@ -193,3 +193,67 @@ fn restart_on(ledger: &Path, ns: &l2tpagg::runtime::netns::NamedNetns, config: &
     assert!(config.contains(&state), "state_dir replaced: {config}");
     Daemon::start("restart", Some(ns.name()), &config)
 }
+
+/// A state directory whose ledger ends in a torn record (a write cut short by a machine crash):
+/// the daemon's start recovers it, says so at error level naming the segment and the offset,
+/// sets the bytes aside in `quarantine/`, keeps every record before them, and continues after
+/// the last intact one.
+#[test]
+fn a_torn_tail_is_reported_set_aside_and_the_ledger_continues() {
+    use l2tpagg::ledger::segment::list_segments;
+    use l2tpagg::ledger::{Ledger, LedgerOptions, LedgerRecord};
+    use std::io::Write;
+
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().join("ledger");
+    let (ledger, _) = Ledger::open(&dir, LedgerOptions::default()).unwrap();
+    for i in 0..5 {
+        ledger
+            .append(&LedgerRecord {
+                at: 1_793_491_200_000 + i,
+                event: LedgerEvent::Heartbeat,
+            })
+            .unwrap();
+    }
+    ledger.close().unwrap();
+    let segment = list_segments(&dir).unwrap().pop().unwrap().path;
+    let intact_len = std::fs::metadata(&segment).unwrap().len();
+    // The start of a frame promising far more bytes than follow.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap();
+    f.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7]).unwrap();
+    drop(f);
+
+    let ns = netns("dtorn");
+    let config = config(1701, 1702).replace(
+        "state_dir = \"{dir}/state\"",
+        &format!("state_dir = \"{}\"", state.path().display()),
+    );
+    let daemon = Daemon::start("torn", Some(ns.name()), &config);
+    let damage = daemon.wait_event(
+        "ledger recovery found damage and set it aside; every record before it is kept",
+        T,
+        |_| true,
+    );
+    assert_eq!(damage["level"], "ERROR");
+    assert_eq!(damage["fields"]["offset"], intact_len, "{damage}");
+    assert_eq!(damage["fields"]["bytes"], 11, "{damage}");
+    let quarantined = damage["fields"]["quarantine_file"].as_str().unwrap();
+    assert!(quarantined.contains("quarantine"), "{damage}");
+    assert_eq!(
+        std::fs::read(quarantined).unwrap(),
+        [40, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7]
+    );
+    let opened = daemon.wait_event("ledger opened", T, |_| true);
+    assert_eq!(opened["fields"]["clean"], false);
+    assert_eq!(opened["fields"]["last_lsn"], 5);
+    let ev = wait_for(T, || {
+        let e = events(&dir);
+        (e.len() > 5).then_some(e)
+    })
+    .unwrap();
+    assert!(ev[..5].iter().all(|e| e.name() == "heartbeat"));
+    assert_eq!(ev[5].name(), "daemon-start");
+}
