@@ -113,6 +113,10 @@ use crate::wire::{Capabilities, CdnResult, DisconnectCause, DisconnectCauseCode}
 /// one go).
 pub(super) const MAX_INTERIMS_PER_TURN: usize = 2048;
 
+/// Interim deadlines are rounded up to this grid (or to the interval, if shorter), so that the
+/// interims of many sessions share the actor's wake-ups instead of taking one each.
+const INTERIM_GRID: Duration = Duration::from_secs(1);
+
 /// How often a disk problem that lasts is logged again.
 const TROUBLE_REMINDER: Duration = Duration::from_secs(60);
 
@@ -277,6 +281,8 @@ struct TroubleWatch {
 /// call is a no-op.
 pub(super) struct Accounting {
     ledger: Option<Ledger>,
+    /// Origin of the interim grid.
+    epoch: Instant,
     dir: PathBuf,
     ids: IdSource,
     legs: HashMap<LegKey, Leg>,
@@ -310,6 +316,7 @@ impl Accounting {
                 .map(|l| l.dir().to_path_buf())
                 .unwrap_or_default(),
             ledger,
+            epoch: now,
             ids: IdSource::new(started_at),
             legs: HashMap::new(),
             interims: BTreeSet::new(),
@@ -478,7 +485,7 @@ impl Accounting {
             self.interims.remove(&(at, key));
         }
         if let Some(interval) = nonzero(config.interim_interval) {
-            let at = now + interval;
+            let at = on_grid(self.epoch, now + interval, interval.min(INTERIM_GRID));
             leg.next_interim = Some(at);
             self.interims.insert((at, key));
         }
@@ -795,6 +802,15 @@ impl Accounting {
 
 fn nonzero(d: Duration) -> Option<Duration> {
     (!d.is_zero()).then_some(d)
+}
+
+/// `at` rounded up to the next multiple of `grid` after `epoch`.
+fn on_grid(epoch: Instant, at: Instant, grid: Duration) -> Instant {
+    let since = at.saturating_duration_since(epoch).as_nanos();
+    let grid = grid.as_nanos().max(1);
+    let steps = since.div_ceil(grid);
+    let offset = u64::try_from(steps * grid).unwrap_or(u64::MAX);
+    epoch + Duration::from_nanos(offset)
 }
 
 impl Actor {
@@ -1325,6 +1341,54 @@ mod tests {
             .filter(|e| matches!(e, LedgerEvent::SessionInterim { .. }))
             .count();
         assert_eq!(interims, n);
+    }
+
+    #[test]
+    fn interim_deadlines_share_a_one_second_grid() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = config();
+        let t0 = test_epoch();
+        let mut a = Accounting::new(Some(open(tmp.path())), &cfg, t0, T0);
+        a.tunnel_open(
+            t0,
+            &cfg,
+            T0,
+            TunnelKey::Lac(1),
+            1,
+            1,
+            "p".into(),
+            "l".into(),
+        );
+        for i in 0..10u64 {
+            let now = t0 + Duration::from_millis(1 + 97 * i);
+            a.session_start(
+                now,
+                &cfg,
+                T0,
+                LegKey::Lac(i),
+                "s",
+                "s",
+                TunnelKey::Lac(1),
+                1,
+                Arc::new(SessionCounters::new()),
+            );
+        }
+        let deadlines: std::collections::BTreeSet<Instant> =
+            a.interims.iter().map(|(t, _)| *t).collect();
+        assert_eq!(
+            deadlines.into_iter().collect::<Vec<_>>(),
+            [t0 + Duration::from_secs(61)],
+            "started within the same second, due together"
+        );
+        assert_eq!(
+            on_grid(
+                t0,
+                t0 + Duration::from_millis(1500),
+                Duration::from_millis(200)
+            ),
+            t0 + Duration::from_millis(1600)
+        );
+        assert_eq!(on_grid(t0, t0, INTERIM_GRID), t0);
     }
 
     #[test]
