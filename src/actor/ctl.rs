@@ -138,7 +138,13 @@ impl Actor {
                 .filter(|l| !l.tunnels.is_empty())
                 .count() as u64,
             malformed: self.drop_counters().into_iter().collect::<BTreeMap<_, _>>(),
-            degraded: self.degraded.clone(),
+            degraded: self
+                .degraded
+                .iter()
+                .cloned()
+                .chain(self.accounting.degraded_line())
+                .collect(),
+            ledger: self.accounting.status(),
         }
     }
 

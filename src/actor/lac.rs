@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use super::accounting::{LegKey, SessionEnd, TunnelKey};
 use super::endpoint::base_tunnel_config;
 use super::lns::{cdn_for_link_down, describe_session_down, describe_tunnel_down, vendor_cause};
 use super::{Actor, TimerKey, login, session_span};
@@ -1003,7 +1004,8 @@ impl Actor {
 
     /// Ends a subscriber: CDN toward the LNS (`lns_reason`) if that session lives, PPP
     /// Terminate and CDN toward the subscriber (`access_reason`) if the access lives, the planner
-    /// told, the data plane cleared, one log line.
+    /// told, the data plane cleared, one log line. The ledger's stop record takes its cause from
+    /// `access_reason` (what the subscriber is told); see [`Self::lac_end_with`].
     pub(super) fn lac_end(
         &mut self,
         now: Instant,
@@ -1011,6 +1013,22 @@ impl Actor {
         why: &str,
         lns_reason: CloseReason,
         access_reason: CloseReason,
+    ) {
+        let end = SessionEnd::from_close(why, &access_reason);
+        self.lac_end_with(now, id, why, lns_reason, access_reason, end);
+    }
+
+    /// [`Self::lac_end`] with the cause the ledger's stop record carries (Acct-Terminate-Cause
+    /// and text), for callers that know better than the CDN says (disconnect conditions, a lost
+    /// tunnel).
+    pub(super) fn lac_end_with(
+        &mut self,
+        now: Instant,
+        id: u64,
+        why: &str,
+        lns_reason: CloseReason,
+        access_reason: CloseReason,
+        end: SessionEnd,
     ) {
         let Some(mut sub) = self.lac.subscribers.remove(&id) else {
             return;
@@ -1073,6 +1091,8 @@ impl Actor {
                 port, session_id, ..
             } => self.pppoe_forget(*port, *session_id),
         }
+        // Both data-plane entries are gone: the counters are final.
+        self.account_session_end(now, LegKey::Lac(id), end);
         let snapshot = sub.counters.snapshot();
         let (tunnel_id, session_id) = sub.leg.as_ref().map_or((0, 0), |l| (l.tunnel, l.session));
         let level = if sub.up_at.is_some() {
@@ -1129,6 +1149,7 @@ impl Actor {
                     peer = %peer_name, remote = %peer.remote, local = %peer.local,
                     line = %line, capabilities = peer.capabilities.0, "tunnel up"
                 );
+                self.account_lac_tunnel_up(now, tunnel, peer.peer_tunnel_id);
             }
             Event::TunnelDown { tunnel, cause } => self.lac_tunnel_down(now, tunnel, &cause),
             Event::SessionUp {
@@ -1216,9 +1237,12 @@ impl Actor {
                 self.lac_failover(now, id);
             } else {
                 let why = format!("tunnel to the LNS down: {text}");
-                self.lac_end(now, id, &why, loss_of_carrier(&why), loss_of_carrier(&why));
+                let end = SessionEnd::new(crate::ledger::TerminateCause::LostService, &why);
+                let reason = loss_of_carrier(&why);
+                self.lac_end_with(now, id, &why, reason.clone(), reason, end);
             }
         }
+        self.account_tunnel_down(now, TunnelKey::Lac(tunnel), &text);
     }
 
     fn lac_session_up(&mut self, now: Instant, tunnel: u16, session: u16, info: &SessionInfo) {
@@ -1271,6 +1295,7 @@ impl Actor {
             access_tunnel_id = access_tunnel, access_session_id = access_session,
             "session up"
         );
+        self.account_lac_session_up(now, id);
         self.sub_step(now, id);
     }
 

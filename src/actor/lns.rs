@@ -10,6 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::accounting::{LegKey, SessionEnd, TunnelKey};
 use super::pool::{AddressPools, Lease};
 use super::{Actor, TimerKey, login, ppp_server_config, session_span};
 use crate::config::Config;
@@ -240,6 +241,7 @@ impl Actor {
                     capabilities = peer.capabilities.0,
                     "tunnel up"
                 );
+                self.account_lns_tunnel_up(now, tunnel, &peer, &name);
                 self.lns.tunnels.insert(
                     tunnel,
                     PeerTunnel {
@@ -268,6 +270,7 @@ impl Actor {
                         "tunnel setup failed"
                     ),
                 }
+                self.account_tunnel_down(now, TunnelKey::Lns(tunnel), &text);
             }
             Event::IncomingCall {
                 tunnel,
@@ -297,6 +300,8 @@ impl Actor {
                     self.dp.lns.remove(&key);
                 }
                 self.early_frames.take(super::Role::Lns, key);
+                self.accounting
+                    .note_end(LegKey::Lns(key), SessionEnd::from_session_down(&cause));
                 if let Some(mut s) = self.lns.sessions.remove(&key) {
                     if s.end_cause.is_none() {
                         s.end_cause = self.peer_end_cause(s.tunnel, &cause);
@@ -548,6 +553,7 @@ impl Actor {
                     proxied = matches!(s.link.proxy_outcome(), Some(ppp::ProxyOutcome::Accepted)),
                     "session up"
                 );
+                self.account_lns_session_up(now, key);
             }
             ppp::Event::NetworkDown => {
                 if let Some(s) = self.lns.sessions.get_mut(&key) {
@@ -583,6 +589,10 @@ impl Actor {
                     cause = %cause, "PPP link down; sending CDN"
                 );
                 let (tunnel, session) = (s.tunnel, s.session);
+                self.accounting.note_end(
+                    LegKey::Lns(key),
+                    SessionEnd::from_close(&format!("PPP: {cause}"), &reason),
+                );
                 self.lns_send_cdn(now, key, tunnel, session, reason);
             }
             ppp::Event::LinkUp(_) | ppp::Event::Authenticated { .. } => {}
@@ -710,6 +720,8 @@ impl Actor {
         s.link.close(now, why);
         send_link_frames(&mut s.link, &s.path, &self.rate_log);
         let (tunnel, session) = (s.tunnel, s.session);
+        self.accounting
+            .note_end(LegKey::Lns(key), SessionEnd::from_close(why, &reason));
         self.lns_send_cdn(now, key, tunnel, session, reason);
     }
 
@@ -736,6 +748,12 @@ impl Actor {
                 self.lns.pools.release(lease);
             }
         }
+        // The cause noted when the end began wins over this generic one.
+        self.account_session_end(
+            now,
+            LegKey::Lns(key),
+            SessionEnd::new(crate::ledger::TerminateCause::NasError, cause),
+        );
         let snapshot = s.counters.snapshot();
         tracing::info!(
             role = "lns",

@@ -21,6 +21,7 @@
 //! | `pppoe.rs`      | the PPPoE front-end: access concentrators per interface (RFC 2516)          |
 //! | `ctl.rs`        | answers to `l2tpagg ctl`                                                     |
 //! | `reload.rs`     | SIGHUP / `ctl reload`                                                        |
+//! | `accounting.rs` | the usage ledger: who records what, interims, group commit, disk trouble     |
 //! | `switchover.rs` | live session moves (LAC and LNS sides) and `ctl drain` of LAC tunnels       |
 //! | `disconnect.rs` | the disconnect-condition engine (seed 004) and resume after a disconnect     |
 //! | `levels.rs`     | service levels: sampling counters, feeding the allocator and the planner    |
@@ -44,12 +45,15 @@
 //!   `lns_cleanup`. A session cut automatically carries an `end_cause`
 //!   (`disconnect::EndCause`: Acct-Terminate-Cause, condition, measured value and limit) into
 //!   its end path, for the ledger's stop record.
-//! - Ledger: one field; usage starts where "session up" is logged (`Actor::lac_session_up`,
-//!   the LNS `NetworkUp` handler) and stops in `Actor::lac_end` / `Actor::lns_cleanup`.
+//! - Ledger: wired (`accounting.rs`, whose doc says who records what). A session-end path
+//!   hands the stop record its cause as data: `Actor::lac_end_with(.., SessionEnd)` on the LAC,
+//!   `Accounting::note_end` before `Actor::lns_close` on the LNS. A committed live move calls
+//!   `Actor::account_move`.
 //! - PPPoE front-end (wired): `lac::Access::Pppoe` next to `Access::Dialin` (frames toward the
 //!   subscriber through a [`crate::dataplane::sessions::PppoePath`], `Action::Deliver` in the
 //!   data plane), [`Command::Pppoe`] dispatched to `pppoe.rs`.
 
+mod accounting;
 mod ctl;
 mod dialin;
 mod disconnect;
@@ -284,6 +288,8 @@ pub struct ActorParts {
     pub clock: Clock,
     /// The TUN device's routes, when the LNS manages them (`lns.tun.manage_routes`).
     pub routes: Option<Arc<dyn RouteTable>>,
+    /// The usage ledger, opened (and recovered) by the runtime; `None` records nothing.
+    pub ledger: Option<crate::ledger::Ledger>,
 }
 
 /// Keys of the actor's own timers.
@@ -345,6 +351,7 @@ pub struct Actor {
     /// The service-level monitor and allocator (`[planner.service_level]`).
     levels: levels::Levels,
     disconnect: disconnect::DisconnectState,
+    accounting: accounting::Accounting,
 
     /// Set by [`Command::Shutdown`]: when the grace ends.
     shutdown_deadline: Option<Instant>,
@@ -516,6 +523,8 @@ impl Actor {
         };
         degraded.extend(pppoe_degraded);
         let disconnect = disconnect::DisconnectState::new(&config, &parts.dataplane);
+        let accounting =
+            accounting::Accounting::new(parts.ledger, &config.billing.ledger, now, started_at);
         let actor = Actor {
             lns: lns::LnsState::new(&config),
             lac: lac_state,
@@ -541,6 +550,7 @@ impl Actor {
             switchovers: switchover::Switchovers::default(),
             levels,
             disconnect,
+            accounting,
             shutdown_deadline: None,
             early_frames: EarlyFrames::default(),
         };
@@ -562,6 +572,7 @@ impl Actor {
                 biased;
                 command = rx.recv() => {
                     let Some(command) = command else {
+                        self.accounting_close(clock::now());
                         return ExitReport::Abandoned;
                     };
                     self.handle_command(clock::now(), command);
@@ -585,6 +596,8 @@ impl Actor {
                 }
             }
             if let Some(report) = self.shutdown_finished(clock::now()) {
+                // Final stops of whatever is still open, then everything written and synced.
+                self.accounting_close(clock::now());
                 return report;
             }
         }
@@ -620,6 +633,7 @@ impl Actor {
         }
         consider(self.planner.poll_timeout());
         consider(disconnect);
+        consider(self.accounting.poll_timeout());
         consider(self.shutdown_deadline);
         next
     }
@@ -674,6 +688,9 @@ impl Actor {
         if self.planner.poll_timeout().is_some_and(|t| t <= now) {
             let decisions = self.planner.handle_timeout(now);
             self.apply_decisions(now, decisions);
+        }
+        if self.accounting.poll_timeout().is_some_and(|t| t <= now) {
+            self.accounting_timeout(now);
         }
         for key in self.timers.take_due(now) {
             match key {

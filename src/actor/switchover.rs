@@ -513,10 +513,11 @@ impl Actor {
                 ),
             );
         }
+        // The subscriber's traffic runs on the new leg whatever the planner says below: the
+        // ledger ends the old leg and starts the new one under the same multi-session identity.
+        self.account_move(now, m.subscriber, m.new.0, m.new.1);
         match self.planner.move_committed(now, id) {
             Ok(record) => {
-                // ledger: record the move here (one SessionMove record: the subscriber's session
-                // identity SessionId(record.plan.session), from and to tunnel and line, at now).
                 let level = self
                     .planner
                     .table()

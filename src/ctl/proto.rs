@@ -237,6 +237,39 @@ pub struct StatusReport {
     pub malformed: BTreeMap<String, u64>,
     /// Facilities running degraded, one line each (e.g. "TUN unavailable: …").
     pub degraded: Vec<String>,
+    /// The usage ledger, when the daemon keeps one.
+    pub ledger: Option<Box<LedgerState>>,
+}
+
+/// The usage ledger's writer at a glance (`ctl status`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LedgerState {
+    /// The ledger directory.
+    pub directory: String,
+    /// The LSN of the last record accepted.
+    pub last_lsn: u64,
+    /// Every record up to this LSN is on disk (fsynced; written, with `fsync = false`).
+    pub durable_lsn: u64,
+    /// Records accepted and not yet durable (held in memory while the disk fails).
+    pub pending: u64,
+    /// Records refused because `queue_bound` records were pending, since start: usage lost.
+    pub dropped: u64,
+    /// Records that could not be encoded (an identifier too long), since start.
+    pub refused: u64,
+    /// Interims and heartbeats not queued while the queue was three quarters full (the last
+    /// quarter is kept for starts, stops and tunnel records; a later reading replaces them).
+    pub skipped_readings: u64,
+    /// The disk problem being ridden out, as the OS said it; `None` when writes succeed.
+    pub trouble: Option<String>,
+    /// Failed write or fsync attempts since the trouble began.
+    pub trouble_failures: u64,
+    /// Sessions with usage being recorded.
+    pub open_sessions: u64,
+    /// Tunnels being recorded.
+    pub open_tunnels: u64,
+    /// Sequence number of the segment being written (0: none yet in this run).
+    pub segment: u64,
 }
 
 /// One L2TP tunnel.

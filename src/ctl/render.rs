@@ -205,6 +205,29 @@ fn status(r: &StatusReport) -> String {
     for (kind, count) in &r.malformed {
         let _ = writeln!(out, "  {kind:<30} {count:>12}");
     }
+    if let Some(l) = &r.ledger {
+        let _ = writeln!(out, "{:<18} {}", "ledger", dash_if_empty(&l.directory));
+        let _ = writeln!(
+            out,
+            "  durable LSN {} of {}, {} pending, {} dropped, {} refused, {} readings skipped; \
+             {} sessions, {} tunnels open",
+            l.durable_lsn,
+            l.last_lsn,
+            l.pending,
+            l.dropped,
+            l.refused,
+            l.skipped_readings,
+            l.open_sessions,
+            l.open_tunnels
+        );
+        if let Some(t) = &l.trouble {
+            let _ = writeln!(
+                out,
+                "  TROUBLE: {t} ({} failed attempts)",
+                l.trouble_failures
+            );
+        }
+    }
     for line in &r.degraded {
         let _ = writeln!(out, "degraded: {line}");
     }

@@ -150,7 +150,10 @@ fn attach_read_notes(notes: &mut LedgerNotes, summary: &ReadSummary) {
                 "; at the end of the newest segment this is a record a running daemon is \
                  writing, or a write cut short by a crash, which recovery sets aside at the next start"
             } else {
-                "; recovery sets it aside at the next daemon start"
+                // The daemon verifies only its newest segment at start (a crash can tear nothing
+                // else), so damage in a sealed segment stays until someone acts.
+                "; this segment is sealed and the daemon does not repair it: restore it from a \
+                 backup; the records after the damage are not counted until then"
             };
             format!(
                 "{} at offset {}: {} ({} bytes not read){note}",

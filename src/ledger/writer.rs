@@ -82,6 +82,12 @@ pub struct LedgerOptions {
     pub sync_after_bytes: u64,
     /// How much of the ledger to verify on open.
     pub recovery: RecoveryScope,
+    /// Fsync on commit. Off, a commit only hands the records to the kernel (`write(2)`): they
+    /// survive a process crash but not a machine crash or power loss, and
+    /// [`LedgerStatus::durable_lsn`] means "written" rather than "on disk". For tests and
+    /// tmpfs. Segment creation and rotation still sync, so a segment never loses its header.
+    /// Default on.
+    pub fsync: bool,
 }
 
 impl Default for LedgerOptions {
@@ -92,6 +98,7 @@ impl Default for LedgerOptions {
             max_pending_records: 262_144,
             sync_after_bytes: 4 * 1024 * 1024,
             recovery: RecoveryScope::All,
+            fsync: true,
         }
     }
 }
@@ -569,7 +576,9 @@ impl Writer {
             let too_old = at >= seg.first_at.saturating_add(max_age);
             if seg.frames > 0 && (too_big || too_old) {
                 self.flush_buf()?;
-                self.sync()?;
+                // Sealed segments are always synced, fsync option or not: only the newest
+                // segment may ever hold a torn tail.
+                self.sync(true)?;
                 self.segment = None;
                 continue;
             }
@@ -585,7 +594,7 @@ impl Writer {
         }
         self.flush_buf()?;
         if commit || self.unsynced >= self.options.sync_after_bytes {
-            self.sync()?;
+            self.sync(false)?;
         }
         Ok(())
     }
@@ -637,10 +646,11 @@ impl Writer {
         result
     }
 
-    /// Fsyncs the segment; everything written to it becomes durable.
-    fn sync(&mut self) -> io::Result<()> {
+    /// Fsyncs the segment (unless [`LedgerOptions::fsync`] is off and `force` is not set);
+    /// everything written to it becomes durable.
+    fn sync(&mut self, force: bool) -> io::Result<()> {
         if let Some(seg) = &mut self.segment {
-            if seg.len > seg.durable_len {
+            if seg.len > seg.durable_len && (force || self.options.fsync) {
                 seg.file.sync_data()?;
             }
             seg.durable_len = seg.len;
@@ -683,5 +693,42 @@ impl Writer {
         self.written = 0;
         self.unsynced = 0;
         self.suspect = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::LedgerEvent;
+    use crate::ledger::reader::LedgerReader;
+
+    fn heartbeat(at: UnixMillis) -> LedgerRecord {
+        LedgerRecord {
+            at,
+            event: LedgerEvent::Heartbeat,
+        }
+    }
+
+    #[test]
+    fn without_fsync_commits_still_write_rotate_and_read_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let options = LedgerOptions {
+            fsync: false,
+            max_segment_bytes: 256,
+            ..LedgerOptions::default()
+        };
+        let (ledger, _) = Ledger::open(tmp.path(), options).unwrap();
+        for i in 0..40 {
+            ledger.append(&heartbeat(1_000 + i)).unwrap();
+        }
+        assert_eq!(ledger.commit_and_wait().unwrap(), 40);
+        let status = ledger.status();
+        assert_eq!((status.pending, status.durable_lsn), (0, 40));
+        assert!(status.segment_seq > 1, "rotated: {status:?}");
+        drop(ledger);
+        let mut reader = LedgerReader::open(tmp.path()).unwrap();
+        let ats: Vec<UnixMillis> = reader.by_ref().map(|e| e.unwrap().record.at).collect();
+        assert_eq!(ats, (1_000..1_040).collect::<Vec<_>>());
+        assert!(reader.summary().is_clean());
     }
 }

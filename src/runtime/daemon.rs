@@ -1,16 +1,18 @@
-//! The daemon's wiring: bind every socket the configuration names, create the TUN device (or say
-//! in one line why not), bind the control socket, build the actor, spawn the socket tasks, announce
-//! readiness to systemd, and turn signals into actor commands until a clean, bounded shutdown.
+//! The daemon's wiring: open the usage ledger, bind every socket the configuration names, create
+//! the TUN device (or say in one line why not), bind the control socket, build the actor, spawn the
+//! socket tasks, announce readiness to systemd, and turn signals into actor commands until a clean,
+//! bounded shutdown.
 //!
 //! Owns: the process's tasks and their shutdown order. Must not touch: protocol decisions (the
 //! actor's) or per-packet work (the socket tasks and the data plane).
 //!
 //! Shutdown order: SIGTERM → the actor sends CDN/StopCCN and waits (at most
-//! `daemon.shutdown_grace`) for the StopCCNs to be acknowledged → the socket, TUN and ctl tasks
+//! `daemon.shutdown_grace`) for the StopCCNs to be acknowledged → the actor writes the final
+//! stops and closes the ledger (everything written and synced) → the socket, TUN and ctl tasks
 //! stop → the TUN device's routes are removed → exit.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ use crate::actor::{Actor, ActorHandle, ActorParts, Command, ExitReport, Role};
 use crate::config::Config;
 use crate::dataplane::counters::CoarseClock;
 use crate::dataplane::sessions::{DatagramSink, Dataplane};
+use crate::ledger::{Ledger, LedgerError, LedgerOptions, RecoveryReport, RecoveryScope};
 
 /// How often the data plane's coarse clock is advanced.
 const CLOCK_TICK: Duration = Duration::from_millis(10);
@@ -116,6 +119,92 @@ fn bind_pppoe(
         .collect()
 }
 
+/// The writer's options from `[billing.ledger]`.
+fn ledger_options(config: &crate::config::LedgerConfig) -> LedgerOptions {
+    LedgerOptions {
+        max_segment_bytes: config.rotate_size,
+        max_segment_age_ms: clock::millis(config.rotate_interval),
+        max_pending_records: config.queue_bound as usize,
+        // A crash can only tear the newest segment (the writer syncs a segment before starting
+        // the next), and reading every segment of a year's ledger would hold the start for
+        // minutes. `l2tpagg billing` still reports damage anywhere when it reads.
+        recovery: RecoveryScope::Newest,
+        fsync: config.fsync,
+        ..LedgerOptions::default()
+    }
+}
+
+/// Opens the usage ledger under the first state directory the daemon can create, in the order
+/// `l2tpagg billing` looks for it (`config::billing_map::ledger_dir_candidates`), recovers it,
+/// and logs what recovery found (at error level when it set damage aside). A ledger that cannot
+/// be opened (locked by another daemon, unwritable) stops the start: running without one would
+/// lose every session's usage.
+fn open_ledger(config: &Config) -> Result<Ledger, RuntimeError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let euid = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(u32::MAX);
+    let env = |k: &str| std::env::var_os(k);
+    let candidates = crate::config::billing_map::ledger_dir_candidates(config, &env, euid);
+    let mut last = None;
+    for dir in &candidates {
+        // Usage records are the subscribers' business: the ledger directory is not
+        // world-readable (its parents, shared with the control socket, keep the default mode).
+        let made = match dir.parent() {
+            Some(parent) => std::fs::create_dir_all(parent),
+            None => Ok(()),
+        }
+        .and_then(|()| {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)
+        });
+        if let Err(e) = made {
+            tracing::debug!(dir = %dir.display(), error = %e, "ledger directory candidate refused");
+            last = Some(LedgerError::Io {
+                path: dir.clone(),
+                source: e,
+            });
+            continue;
+        }
+        let (ledger, report) = Ledger::open(dir, ledger_options(&config.billing.ledger))?;
+        log_recovery(dir, &report);
+        return Ok(ledger);
+    }
+    Err(RuntimeError::Ledger(last.unwrap_or_else(|| {
+        LedgerError::Io {
+            path: PathBuf::new(),
+            source: std::io::Error::other("no ledger directory candidate"),
+        }
+    })))
+}
+
+fn log_recovery(dir: &Path, report: &RecoveryReport) {
+    for q in &report.quarantined {
+        tracing::error!(
+            segment = %q.segment.display(), offset = q.offset, bytes = q.bytes,
+            damage = %q.damage, quarantine_file = %q.quarantine_file.display(),
+            "ledger recovery found damage and set it aside; every record before it is kept"
+        );
+    }
+    for f in &report.removed_empty {
+        tracing::warn!(segment = %f.display(), "ledger recovery removed an empty segment file");
+    }
+    if report.records_undecodable > 0 {
+        tracing::warn!(
+            records = report.records_undecodable,
+            "ledger holds records this build cannot decode (written by a newer l2tpagg?); kept"
+        );
+    }
+    tracing::info!(
+        dir = %dir.display(), segments = report.segments,
+        segments_verified = report.segments_verified, records_verified = report.records_verified,
+        last_lsn = report.last_lsn, damage = report.quarantined.len(),
+        clean = report.is_clean(), "ledger opened"
+    );
+}
+
 fn bind_ctl(config: &Config) -> Result<CtlServer, RuntimeError> {
     // The owner of /proc/self is the effective UID (proc(5)); it spares an unsafe geteuid().
     let euid = std::fs::metadata("/proc/self")
@@ -157,6 +246,7 @@ pub async fn run_daemon(
     ));
     let mut signals = Signals::install()?;
     let shutdown = ShutdownCoordinator::new();
+    let ledger = open_ledger(&config)?;
 
     // Sockets first: a configured address that cannot be bound is fatal, and READY=1 waits for it.
     let mut lns_sockets = Vec::new();
@@ -237,6 +327,7 @@ pub async fn run_daemon(
             .as_ref()
             .filter(|_| config.lns.tun.manage_routes)
             .map(|t| t.clone() as Arc<dyn crate::actor::RouteTable>),
+        ledger: Some(ledger),
     });
 
     let spawn_udp = |socket: &Arc<UdpEndpoint>, role: Role| {

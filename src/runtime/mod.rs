@@ -97,6 +97,9 @@ pub enum RuntimeError {
     /// The tracing subscriber could not be installed.
     #[error("logging: {0}")]
     Logging(String),
+    /// The usage ledger could not be opened (locked by another daemon, unwritable directory).
+    #[error("usage ledger: {0}")]
+    Ledger(#[from] crate::ledger::LedgerError),
     /// A network namespace could not be entered.
     #[error("network namespace {name}: {source}")]
     Netns {
