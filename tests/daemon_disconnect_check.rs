@@ -79,35 +79,35 @@ fn check_reports_every_bad_disconnect_setting_with_its_position() {
             "disconnect.services[2].address: must be an IPv4 address or network: the data plane classifies IPv4",
         ),
         (
-            "34:16",
+            "35:16",
             "disconnect.profiles[0].session_time: must be greater than zero",
         ),
         (
-            "36:34",
+            "37:34",
             "disconnect.profiles[0].volume.to_subscriber_bytes: must not be zero",
         ),
         (
-            "36:58",
+            "37:47",
             "disconnect.profiles[0].volume.servers: idle counts server list `cdn` but volume counts `mail`",
         ),
         (
-            "37:29",
+            "38:29",
             "disconnect.profiles[0].logins.per_subscriber: must not be negative: expected 1 to 65535, got -2",
         ),
         (
-            "38:36",
+            "39:36",
             "disconnect.profiles[0].traffic.window: shorter than disconnect.sampling_interval (2s)",
         ),
         (
-            "39:25",
+            "40:25",
             "disconnect.profiles[0].app_timeout.guard: guard 1m is not shorter than service `web`'s server_idle_timeout 1m",
         ),
         (
-            "39:52",
+            "40:50",
             "disconnect.profiles[0].app_timeout.services[1]: unknown service `nosuch`",
         ),
         (
-            "43:33",
+            "44:33",
             "disconnect.profiles[1].idle.servers: unknown server list `nolist`; defined: `cdn`, `mail`",
         ),
     ] {
@@ -121,7 +121,7 @@ fn check_reports_every_bad_disconnect_setting_with_its_position() {
     let run_err = String::from_utf8_lossy(&out.stderr);
     assert!(
         run_err.contains(&format!(
-            "{file}:34:16: disconnect.profiles[0].session_time: must be greater than zero"
+            "{file}:35:16: disconnect.profiles[0].session_time: must be greater than zero"
         )),
         "{run_err}"
     );
