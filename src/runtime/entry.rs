@@ -82,7 +82,8 @@ pub struct LoadgenArgs {
     /// How many subscribers to bring up.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub subscribers: u64,
-    /// Number of the first subscriber ({n} in --user and --password).
+    /// Number of the first subscriber (the number the --user and --password patterns take).
+    // Clap turns a literal `{n}` in help text into a line break: the help names no placeholder.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub first: u64,
     /// Logins started per second (0: as fast as --concurrency allows).
@@ -113,10 +114,10 @@ pub struct LoadgenArgs {
     /// UDP port of the traffic (7 is echo; echoes are counted).
     #[arg(long, value_name = "PORT", default_value_t = 7)]
     pub target_port: u16,
-    /// User name pattern; {n} is replaced by the subscriber number.
+    /// User name pattern; the placeholder of the default is replaced by the subscriber number.
     #[arg(long, value_name = "PATTERN", default_value = "user{n}")]
     pub user: String,
-    /// Password pattern of the emulated subscribers ({n} allowed).
+    /// Password pattern of the emulated subscribers (the --user placeholder allowed).
     #[arg(long, value_name = "SECRET", default_value = "demo")]
     pub password: String,
     /// Authentication protocol the subscribers agree to.
