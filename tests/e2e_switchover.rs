@@ -320,14 +320,17 @@ fn half_the_subscribers_leave_and_the_rest_move_live_into_fewer_tunnels() {
         committed.len(),
         window.as_secs_f64()
     );
+    let worst_text = if worst.0 == 0 {
+        "none lost any".to_owned()
+    } else {
+        format!("worst user{} lost {}", worst.1, worst.0)
+    };
     eprintln!(
         "moved subscribers ({}): {sent} datagrams sent in the window, {lost_up} lost upstream \
-         ({:.3} %), {lost_rt} lost round trip ({:.3} %), worst user{} lost {}",
+         ({:.3} %), {lost_rt} lost round trip ({:.3} %), {worst_text}",
         moved.len(),
         pct(lost_up, sent),
         pct(lost_rt, sent),
-        worst.1,
-        worst.0
     );
     eprintln!(
         "subscribers that did not move ({}): {c_sent} sent, {c_lost} lost round trip ({:.3} %)",

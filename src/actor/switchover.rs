@@ -32,7 +32,10 @@
 //! # The LNS side
 //! An ICRQ with a Switchover AVP is accepted only when it names a session of ours that is up
 //! (IPCP open), on a tunnel from the same LAC (same allow-list entry and Host Name) that
-//! advertised live moves, with no other move under way; otherwise it is refused with a CDN saying
+//! advertised live moves, with no other move under way. Both tunnels must carry the LAC's full
+//! Capability AVP: a session whose conditions and accounting this LNS keeps itself (a tunnel that
+//! came up without it) stays where it is, since the disconnect engine and the ledger know it by
+//! its key, which a move changes. Otherwise it is refused with a CDN saying
 //! why (result 2 or 4/5, our cause "switchover failed"). Once accepted, frames on the new leg are
 //! taken at once (the LAC switches upstream when our ICRP arrives, possibly before its ICCN does).
 //! When the ICCN arrives the new session takes over the PPP context: same LCP state,
@@ -971,6 +974,29 @@ impl Actor {
                 CdnResult::GeneralError,
                 ErrorCode::VendorSpecific,
                 format!("switchover names a session of another LAC ({ids})"),
+            ));
+        }
+        // Moved only between tunnels that both negotiated live moves with a LAC that enforces the
+        // disconnect conditions and keeps the accounting itself. A session this LNS enforces or
+        // accounts (its tunnel came up without our Capability AVP, e.g. before the LAC's
+        // advertise_capability was switched on) is registered with the disconnect engine and
+        // the ledger under its key, which a move changes: moving it would lose both.
+        let lac_owned = |t: Option<&super::lns::PeerTunnel>| {
+            t.is_some_and(|t| {
+                let caps = t.info.capabilities;
+                live_moves(caps)
+                    && super::disconnect::peer_enforces(caps)
+                    && super::accounting::counted_by_the_peer(caps)
+            })
+        };
+        if !lac_owned(old_t) || !lac_owned(new_t) {
+            return Err(refusal(
+                CdnResult::PermanentFacilities,
+                ErrorCode::VendorSpecific,
+                format!(
+                    "the session's tunnel did not negotiate live switchover, or this LNS \
+                     enforces its disconnect conditions and accounting ({ids})"
+                ),
             ));
         }
         if sw.old_tunnel_id == tunnel {
