@@ -61,6 +61,33 @@ pub enum RuntimeError {
         /// The system error.
         source: io::Error,
     },
+    /// A UDP socket could not be bound to its network device (SO_BINDTODEVICE).
+    #[error("UDP {addr}: bind to device {device:?}: {}", device_failure(source))]
+    Device {
+        /// The local address the socket was to be bound to.
+        addr: SocketAddr,
+        /// The device named by the configuration.
+        device: String,
+        /// The system error.
+        source: io::Error,
+    },
+    /// A `lac.lines` entry's socket could not be bound to the line's device: the daemon refuses to
+    /// start rather than let the line's tunnels leave on whatever uplink routing picks.
+    #[error(
+        "{key} = {device:?}: line `{line}` cannot use device {device:?}: {}; refusing to start \
+         rather than send the line's tunnels over another uplink",
+        device_failure(source)
+    )]
+    LineDevice {
+        /// The configuration key, e.g. `lac.lines[0].device`.
+        key: String,
+        /// The line's name.
+        line: String,
+        /// The device named by the configuration.
+        device: String,
+        /// The system error.
+        source: io::Error,
+    },
     /// A TUN device operation failed.
     #[error("TUN {device}: {op}: {source}")]
     Tun {
@@ -108,4 +135,16 @@ pub enum RuntimeError {
         /// The system error.
         source: io::Error,
     },
+}
+
+/// What a failed SO_BINDTODEVICE means to an operator: the two expected causes in words, anything
+/// else as the system error.
+fn device_failure(source: &io::Error) -> String {
+    match source.raw_os_error() {
+        Some(libc::ENODEV) => format!("no such network device ({source})"),
+        Some(libc::EPERM) => {
+            format!("not permitted; SO_BINDTODEVICE needs CAP_NET_RAW on this kernel ({source})")
+        }
+        _ => format!("SO_BINDTODEVICE: {source}"),
+    }
 }
