@@ -144,17 +144,8 @@ impl Actor {
                     self.dp.dialin.remove(&key);
                     return;
                 };
-                if let Some(sub) = self.lac.subscribers.get_mut(&id) {
-                    sub.access_alive = false;
-                }
                 let why = format!("subscriber side: {}", describe_session_down(&cause));
-                let reason = CloseReason {
-                    result: CdnResult::LossOfCarrier,
-                    error: None,
-                    message: Some(why.clone()),
-                    cause: Some(vendor_cause(DisconnectCauseCode::SubscriberLeft, &why)),
-                };
-                self.lac_end(now, id, &why, reason.clone(), reason);
+                self.lac_access_lost(now, id, why);
             }
             Event::Data { .. } | Event::SetLinkInfo { .. } | Event::WanErrorNotify { .. } => {}
         }

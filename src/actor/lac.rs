@@ -1018,6 +1018,22 @@ impl Actor {
         self.lac_end_with(now, id, why, lns_reason, access_reason, end);
     }
 
+    /// Ends a subscriber whose access side went away (dial-in CDN or tunnel loss, PPPoE PADT):
+    /// nothing more is sent toward the subscriber, and the LNS is told the subscriber left (loss
+    /// of carrier, RFC 2661 §4.4.2, with our vendor cause) in the words of `why`.
+    pub(super) fn lac_access_lost(&mut self, now: Instant, id: u64, why: String) {
+        if let Some(sub) = self.lac.subscribers.get_mut(&id) {
+            sub.access_alive = false;
+        }
+        let reason = CloseReason {
+            result: CdnResult::LossOfCarrier,
+            error: None,
+            message: Some(why.clone()),
+            cause: Some(vendor_cause(DisconnectCauseCode::SubscriberLeft, &why)),
+        };
+        self.lac_end(now, id, &why, reason.clone(), reason);
+    }
+
     /// [`Self::lac_end`] with the cause the ledger's stop record carries (Acct-Terminate-Cause
     /// and text), for callers that know better than the CDN says (disconnect conditions, a lost
     /// tunnel).
