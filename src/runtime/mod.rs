@@ -21,6 +21,7 @@
 //! | [`privileges`]  | probes for TUN and AF_PACKET so the daemon can run without them                  |
 //! | [`netns`]       | run code inside a named network namespace from a dedicated thread (tests, tools) |
 //! | [`daemon`]      | the daemon's wiring: sockets, TUN, ctl, actor, tasks, signals, shutdown order    |
+//! | [`receive`]     | the receive loop the socket tasks share: wait for one, drain a burst, stop on shutdown |
 //! | [`udp_task`]    | the receive loop of one L2TP socket: control to the actor, data to the data plane |
 //! | [`packet_task`] | the receive loops of one PPPoE interface: Discovery to the actor, sessions to the data plane |
 //! | [`tun_task`]    | the receive loop of the TUN device                                               |
@@ -35,6 +36,7 @@ pub mod netns;
 pub mod packet;
 pub mod packet_task;
 pub mod privileges;
+pub mod receive;
 pub mod shutdown;
 pub mod signals;
 pub mod systemd;
