@@ -385,6 +385,15 @@ impl LacState {
         self.subscribers.len()
     }
 
+    /// The subscribers whose session toward the LNS rides tunnel `tunnel` (our L2TP tunnel ID).
+    pub fn subscribers_on(&self, tunnel: u16) -> Vec<u64> {
+        self.subscribers
+            .values()
+            .filter(|s| s.leg.as_ref().is_some_and(|l| l.tunnel == tunnel))
+            .map(|s| s.id)
+            .collect()
+    }
+
     /// Marks a tunnel as closed on purpose (shutdown, drain).
     pub fn mark_closing(&mut self, tunnel: u16) {
         if let Some(t) = self.tunnels.get_mut(&tunnel) {
@@ -1233,14 +1242,7 @@ impl Actor {
         if failed {
             self.hold_down(now, &t.peer, t.remote, t.hold_down, &text);
         }
-        let affected: Vec<u64> = self
-            .lac
-            .subscribers
-            .values()
-            .filter(|s| s.leg.as_ref().is_some_and(|l| l.tunnel == tunnel))
-            .map(|s| s.id)
-            .collect();
-        for id in affected {
+        for id in self.lac.subscribers_on(tunnel) {
             let Some(sub) = self.lac.subscribers.get_mut(&id) else {
                 continue;
             };
