@@ -228,11 +228,7 @@ impl Actor {
                     .lns_policy
                     .lock()
                     .ok()
-                    .and_then(|mut p| {
-                        let name = p.peer_for(peer.remote.ip())?.name.clone();
-                        *p.established.entry(name.clone()).or_default() += 1;
-                        Some(name)
-                    })
+                    .and_then(|mut p| p.tunnel_up(peer.remote.ip()))
                     .unwrap_or_else(|| "unknown".into());
                 tracing::info!(
                     role = "lns", tunnel_id = tunnel, peer_tunnel_id = peer.peer_tunnel_id,
@@ -255,10 +251,8 @@ impl Actor {
                 let text = describe_tunnel_down(&cause);
                 match self.lns.tunnels.remove(&tunnel) {
                     Some(t) => {
-                        if let Ok(mut p) = self.lns_policy.lock()
-                            && let Some(n) = p.established.get_mut(&t.peer_name)
-                        {
-                            *n = n.saturating_sub(1);
+                        if let Ok(mut p) = self.lns_policy.lock() {
+                            p.tunnel_down(&t.peer_name);
                         }
                         tracing::info!(
                             role = "lns", tunnel_id = tunnel, peer = %t.peer_name,
