@@ -644,34 +644,6 @@ mod tests {
     }
 
     #[test]
-    fn every_engine_cause_reads_back_as_the_same_stop_record_cause() {
-        use AcctTerminateCause::*;
-        for c in [
-            UserRequest,
-            LostCarrier,
-            LostService,
-            IdleTimeout,
-            SessionTimeout,
-            AdminReset,
-            AdminReboot,
-            PortError,
-            NasError,
-            NasRequest,
-            NasReboot,
-            PortUnneeded,
-            PortPreempted,
-            PortSuspended,
-            ServiceUnavailable,
-            Callback,
-            UserError,
-            HostRequest,
-        ] {
-            let back = TerminateCause::from_code(c.value());
-            assert_eq!((back.code(), back.name()), (c.value(), c.name()));
-        }
-    }
-
-    #[test]
     fn the_lcp_terminate_request_is_well_formed() {
         let f = lcp_terminate_request("idle");
         assert_eq!(&f[..2], &[0xc0, 0x21]);
