@@ -19,7 +19,10 @@ use rand::Rng;
 
 use super::accounting::{LegKey, SessionEnd, TunnelKey};
 use super::endpoint::base_tunnel_config;
-use super::lns::{cdn_for_link_down, describe_session_down, describe_tunnel_down, vendor_cause};
+use super::lns::{
+    cdn_for_auth_failure, cdn_for_link_down, describe_session_down, describe_tunnel_down,
+    vendor_cause,
+};
 use super::{Actor, TimerKey, login, session_span};
 use crate::config::{Config, LacPeer, LineId};
 use crate::dataplane::counters::{Direction, SessionCounters};
@@ -623,15 +626,7 @@ impl Actor {
                     reason = failure.reason(), "login failed"
                 );
                 if let Some(sub) = self.lac.subscribers.get_mut(&id) {
-                    sub.refusal = Some(CloseReason {
-                        result: CdnResult::GeneralError,
-                        error: Some(ErrorCode::NoError),
-                        message: Some(format!("authentication failed: {}", failure.reason())),
-                        cause: Some(vendor_cause(
-                            DisconnectCauseCode::AuthenticationFailed,
-                            failure.reason(),
-                        )),
-                    });
+                    sub.refusal = Some(cdn_for_auth_failure(failure.reason()));
                     let _ = sub.link.answer_auth(
                         now,
                         AuthVerdict::Reject {

@@ -173,6 +173,20 @@ pub(super) fn vendor_cause(code: DisconnectCauseCode, text: &str) -> DisconnectC
     }
 }
 
+/// The CDN for a subscriber whose PPP authentication failed (RFC 2661 §4.4.2 result 2, "see error
+/// code", with no error; our vendor cause says it was the login), at the LAC or at the LNS.
+pub(super) fn cdn_for_auth_failure(reason: &str) -> CloseReason {
+    CloseReason {
+        result: CdnResult::GeneralError,
+        error: Some(ErrorCode::NoError),
+        message: Some(format!("authentication failed: {reason}")),
+        cause: Some(vendor_cause(
+            DisconnectCauseCode::AuthenticationFailed,
+            reason,
+        )),
+    }
+}
+
 /// The CDN for a PPP link that ended by itself.
 pub(super) fn cdn_for_link_down(cause: &DownCause) -> CloseReason {
     let text = cause.to_string();
@@ -624,16 +638,10 @@ impl Actor {
                         "login failed"
                     );
                 }
-                let reason = CloseReason {
-                    result: CdnResult::GeneralError,
-                    error: Some(ErrorCode::NoError),
-                    message: Some(format!("authentication failed: {}", failure.reason())),
-                    cause: Some(vendor_cause(
-                        DisconnectCauseCode::AuthenticationFailed,
-                        failure.reason(),
-                    )),
-                };
-                Err((reason, "authentication failed".to_owned()))
+                Err((
+                    cdn_for_auth_failure(failure.reason()),
+                    "authentication failed".to_owned(),
+                ))
             }
             Ok(subscriber) => {
                 let level = subscriber.settings.service_level;
