@@ -488,14 +488,7 @@ impl Actor {
                 }
             }
             Role::Lac => {
-                let ids: Vec<u64> = self
-                    .lac
-                    .subscribers
-                    .values()
-                    .filter(|s| s.leg.as_ref().is_some_and(|l| l.tunnel == tunnel))
-                    .map(|s| s.id)
-                    .collect();
-                for id in ids {
+                for id in self.lac.subscribers_on(tunnel) {
                     self.lac_disconnect(now, id);
                     ended += 1;
                 }

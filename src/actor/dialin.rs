@@ -37,11 +37,7 @@ impl Actor {
                     .dialin_policy
                     .lock()
                     .ok()
-                    .and_then(|mut p| {
-                        let name = p.peer_for(peer.remote.ip())?.name.clone();
-                        *p.established.entry(name.clone()).or_default() += 1;
-                        Some(name)
-                    })
+                    .and_then(|mut p| p.tunnel_up(peer.remote.ip()))
                     .unwrap_or_else(|| "unknown".into());
                 tracing::info!(
                     role = "dialin", tunnel_id = tunnel, peer_tunnel_id = peer.peer_tunnel_id,
@@ -61,10 +57,8 @@ impl Actor {
                 let text = describe_tunnel_down(&cause);
                 match self.dialin.tunnels.remove(&tunnel) {
                     Some(t) => {
-                        if let Ok(mut p) = self.dialin_policy.lock()
-                            && let Some(n) = p.established.get_mut(&t.peer_name)
-                        {
-                            *n = n.saturating_sub(1);
+                        if let Ok(mut p) = self.dialin_policy.lock() {
+                            p.tunnel_down(&t.peer_name);
                         }
                         tracing::info!(
                             role = "dialin", tunnel_id = tunnel, peer = %t.peer_name,
@@ -144,17 +138,8 @@ impl Actor {
                     self.dp.dialin.remove(&key);
                     return;
                 };
-                if let Some(sub) = self.lac.subscribers.get_mut(&id) {
-                    sub.access_alive = false;
-                }
                 let why = format!("subscriber side: {}", describe_session_down(&cause));
-                let reason = CloseReason {
-                    result: CdnResult::LossOfCarrier,
-                    error: None,
-                    message: Some(why.clone()),
-                    cause: Some(vendor_cause(DisconnectCauseCode::SubscriberLeft, &why)),
-                };
-                self.lac_end(now, id, &why, reason.clone(), reason);
+                self.lac_access_lost(now, id, why);
             }
             Event::Data { .. } | Event::SetLinkInfo { .. } | Event::WanErrorNotify { .. } => {}
         }

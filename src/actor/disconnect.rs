@@ -57,10 +57,11 @@ use crate::dataplane::resume::Expired;
 use crate::dataplane::sessions::Dataplane;
 use crate::engine::disconnect::config::{CompiledDisconnect, disconnect_changed};
 use crate::engine::disconnect::{
-    AcctTerminateCause, ConditionKind, Decision, DisconnectEngine, Fired, LoginOutcome,
-    LoginRefusal, LoginRequest, Measure, SessionHandle, SessionKey,
+    ConditionKind, Decision, DisconnectEngine, Fired, LoginOutcome, LoginRefusal, LoginRequest,
+    Measure, SessionHandle, SessionKey,
 };
 use crate::l2tp::CloseReason;
+use crate::ledger::TerminateCause;
 use crate::ppp::frame::emit_frame;
 use crate::ppp::packet::PacketRepr;
 use crate::wire::{Capabilities, CdnResult, DisconnectCause, DisconnectCauseCode, ErrorCode};
@@ -88,8 +89,9 @@ pub(super) fn peer_enforces(capabilities: Capabilities) -> bool {
 /// (or, on the LNS, that an l2tpagg LAC reported as cut automatically) before its end path runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EndCause {
-    /// The RADIUS Acct-Terminate-Cause (RFC 2866 §5.10).
-    pub acct_terminate_cause: AcctTerminateCause,
+    /// The RADIUS Acct-Terminate-Cause (RFC 2866 §5.10), as the stop record stores it: decoded
+    /// from its attribute value by the ledger's one table, so the log and the record agree.
+    pub acct_terminate_cause: TerminateCause,
     /// The condition that fired, when known (a peer's CDN carries it in its text only).
     pub condition: Option<ConditionKind>,
     /// What was measured against what limit, when known.
@@ -102,7 +104,7 @@ impl EndCause {
     /// The end cause of an engine decision.
     pub fn of(fired: &Fired) -> Self {
         Self {
-            acct_terminate_cause: fired.cause(),
+            acct_terminate_cause: TerminateCause::from_code(fired.cause().value()),
             condition: Some(fired.kind()),
             measured: Some((fired.measured(), fired.limit())),
             detail: fired.to_string(),
@@ -112,7 +114,7 @@ impl EndCause {
     /// The end cause a peer's CDN reported with our `AutomaticDisconnect` cause.
     pub fn from_peer(cause: &DisconnectCause) -> Self {
         Self {
-            acct_terminate_cause: acct_cause_from_value(cause.detail),
+            acct_terminate_cause: TerminateCause::from_code(cause.detail),
             condition: None,
             measured: None,
             detail: cause
@@ -121,35 +123,6 @@ impl EndCause {
                 .unwrap_or_else(|| "automatic disconnect by the LAC".to_owned()),
         }
     }
-}
-
-/// An Acct-Terminate-Cause from its attribute value; unknown values read as NAS-Request ("a
-/// non-error reason not otherwise listed").
-fn acct_cause_from_value(v: u32) -> AcctTerminateCause {
-    use AcctTerminateCause::*;
-    [
-        UserRequest,
-        LostCarrier,
-        LostService,
-        IdleTimeout,
-        SessionTimeout,
-        AdminReset,
-        AdminReboot,
-        PortError,
-        NasError,
-        NasRequest,
-        NasReboot,
-        PortUnneeded,
-        PortPreempted,
-        PortSuspended,
-        ServiceUnavailable,
-        Callback,
-        UserError,
-        HostRequest,
-    ]
-    .into_iter()
-    .find(|c| c.value() == v)
-    .unwrap_or(NasRequest)
 }
 
 /// The CDN of an automatic disconnect: result 3 (administrative, RFC 2661 §4.4.2) and our
@@ -661,20 +634,13 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::disconnect::AcctTerminateCause;
 
     #[test]
     fn keys_of_the_two_roles_never_meet() {
         assert_ne!(lac_key(7), lns_key(7));
         assert_eq!(lns_key(0x0001_0002).0 & 0xFFFF_FFFF, 0x0001_0002);
         assert_eq!(lac_key(7).0 & LNS_KEY, 0);
-    }
-
-    #[test]
-    fn acct_terminate_causes_round_trip_through_their_values() {
-        for v in 1..=18 {
-            assert_eq!(acct_cause_from_value(v).value(), v);
-        }
-        assert_eq!(acct_cause_from_value(99), AcctTerminateCause::NasRequest);
     }
 
     #[test]
@@ -698,10 +664,7 @@ mod tests {
         assert_eq!(c.code, DisconnectCauseCode::AutomaticDisconnect);
         assert_eq!(c.detail, AcctTerminateCause::SessionTimeout.value());
         let back = EndCause::from_peer(&c);
-        assert_eq!(
-            back.acct_terminate_cause,
-            AcctTerminateCause::SessionTimeout
-        );
+        assert_eq!(back.acct_terminate_cause, TerminateCause::SessionTimeout);
         assert!(back.detail.contains("session-time"), "{}", back.detail);
     }
 }

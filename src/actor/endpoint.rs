@@ -88,6 +88,21 @@ impl AccessPolicy {
         match_allowed_peer(&self.peers, addr)
     }
 
+    /// Counts an established tunnel from `remote` against its peer's `max_tunnels`; returns the
+    /// peer's name (`None`: the address left the allow-list by a reload since the SCCRQ).
+    pub fn tunnel_up(&mut self, remote: IpAddr) -> Option<Arc<str>> {
+        let name = self.peer_for(remote)?.name.clone();
+        *self.established.entry(name.clone()).or_default() += 1;
+        Some(name)
+    }
+
+    /// Releases what [`Self::tunnel_up`] counted for peer `name`.
+    pub fn tunnel_down(&mut self, name: &str) {
+        if let Some(n) = self.established.get_mut(name) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
     fn decide(&mut self, request: &TunnelRequest<'_>) -> PolicyDecision {
         let Some(peer) = match_allowed_peer(&self.peers, request.remote.ip()) else {
             // A flood from an address not allowed must cost no state and draw no reply.

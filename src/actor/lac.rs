@@ -19,7 +19,10 @@ use rand::Rng;
 
 use super::accounting::{LegKey, SessionEnd, TunnelKey};
 use super::endpoint::base_tunnel_config;
-use super::lns::{cdn_for_link_down, describe_session_down, describe_tunnel_down, vendor_cause};
+use super::lns::{
+    cdn_for_auth_failure, cdn_for_link_down, describe_session_down, describe_tunnel_down,
+    vendor_cause,
+};
 use super::{Actor, TimerKey, login, session_span};
 use crate::config::{Config, LacPeer, LineId};
 use crate::dataplane::counters::{Direction, SessionCounters};
@@ -385,6 +388,15 @@ impl LacState {
         self.subscribers.len()
     }
 
+    /// The subscribers whose session toward the LNS rides tunnel `tunnel` (our L2TP tunnel ID).
+    pub fn subscribers_on(&self, tunnel: u16) -> Vec<u64> {
+        self.subscribers
+            .values()
+            .filter(|s| s.leg.as_ref().is_some_and(|l| l.tunnel == tunnel))
+            .map(|s| s.id)
+            .collect()
+    }
+
     /// Marks a tunnel as closed on purpose (shutdown, drain).
     pub fn mark_closing(&mut self, tunnel: u16) {
         if let Some(t) = self.tunnels.get_mut(&tunnel) {
@@ -614,15 +626,7 @@ impl Actor {
                     reason = failure.reason(), "login failed"
                 );
                 if let Some(sub) = self.lac.subscribers.get_mut(&id) {
-                    sub.refusal = Some(CloseReason {
-                        result: CdnResult::GeneralError,
-                        error: Some(ErrorCode::NoError),
-                        message: Some(format!("authentication failed: {}", failure.reason())),
-                        cause: Some(vendor_cause(
-                            DisconnectCauseCode::AuthenticationFailed,
-                            failure.reason(),
-                        )),
-                    });
+                    sub.refusal = Some(cdn_for_auth_failure(failure.reason()));
                     let _ = sub.link.answer_auth(
                         now,
                         AuthVerdict::Reject {
@@ -1018,6 +1022,22 @@ impl Actor {
         self.lac_end_with(now, id, why, lns_reason, access_reason, end);
     }
 
+    /// Ends a subscriber whose access side went away (dial-in CDN or tunnel loss, PPPoE PADT):
+    /// nothing more is sent toward the subscriber, and the LNS is told the subscriber left (loss
+    /// of carrier, RFC 2661 §4.4.2, with our vendor cause) in the words of `why`.
+    pub(super) fn lac_access_lost(&mut self, now: Instant, id: u64, why: String) {
+        if let Some(sub) = self.lac.subscribers.get_mut(&id) {
+            sub.access_alive = false;
+        }
+        let reason = CloseReason {
+            result: CdnResult::LossOfCarrier,
+            error: None,
+            message: Some(why.clone()),
+            cause: Some(vendor_cause(DisconnectCauseCode::SubscriberLeft, &why)),
+        };
+        self.lac_end(now, id, &why, reason.clone(), reason);
+    }
+
     /// [`Self::lac_end`] with the cause the ledger's stop record carries (Acct-Terminate-Cause
     /// and text), for callers that know better than the CDN says (disconnect conditions, a lost
     /// tunnel).
@@ -1217,14 +1237,7 @@ impl Actor {
         if failed {
             self.hold_down(now, &t.peer, t.remote, t.hold_down, &text);
         }
-        let affected: Vec<u64> = self
-            .lac
-            .subscribers
-            .values()
-            .filter(|s| s.leg.as_ref().is_some_and(|l| l.tunnel == tunnel))
-            .map(|s| s.id)
-            .collect();
-        for id in affected {
+        for id in self.lac.subscribers_on(tunnel) {
             let Some(sub) = self.lac.subscribers.get_mut(&id) else {
                 continue;
             };

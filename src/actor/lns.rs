@@ -173,6 +173,20 @@ pub(super) fn vendor_cause(code: DisconnectCauseCode, text: &str) -> DisconnectC
     }
 }
 
+/// The CDN for a subscriber whose PPP authentication failed (RFC 2661 §4.4.2 result 2, "see error
+/// code", with no error; our vendor cause says it was the login), at the LAC or at the LNS.
+pub(super) fn cdn_for_auth_failure(reason: &str) -> CloseReason {
+    CloseReason {
+        result: CdnResult::GeneralError,
+        error: Some(ErrorCode::NoError),
+        message: Some(format!("authentication failed: {reason}")),
+        cause: Some(vendor_cause(
+            DisconnectCauseCode::AuthenticationFailed,
+            reason,
+        )),
+    }
+}
+
 /// The CDN for a PPP link that ended by itself.
 pub(super) fn cdn_for_link_down(cause: &DownCause) -> CloseReason {
     let text = cause.to_string();
@@ -228,11 +242,7 @@ impl Actor {
                     .lns_policy
                     .lock()
                     .ok()
-                    .and_then(|mut p| {
-                        let name = p.peer_for(peer.remote.ip())?.name.clone();
-                        *p.established.entry(name.clone()).or_default() += 1;
-                        Some(name)
-                    })
+                    .and_then(|mut p| p.tunnel_up(peer.remote.ip()))
                     .unwrap_or_else(|| "unknown".into());
                 tracing::info!(
                     role = "lns", tunnel_id = tunnel, peer_tunnel_id = peer.peer_tunnel_id,
@@ -255,10 +265,8 @@ impl Actor {
                 let text = describe_tunnel_down(&cause);
                 match self.lns.tunnels.remove(&tunnel) {
                     Some(t) => {
-                        if let Ok(mut p) = self.lns_policy.lock()
-                            && let Some(n) = p.established.get_mut(&t.peer_name)
-                        {
-                            *n = n.saturating_sub(1);
+                        if let Ok(mut p) = self.lns_policy.lock() {
+                            p.tunnel_down(&t.peer_name);
                         }
                         tracing::info!(
                             role = "lns", tunnel_id = tunnel, peer = %t.peer_name,
@@ -630,16 +638,10 @@ impl Actor {
                         "login failed"
                     );
                 }
-                let reason = CloseReason {
-                    result: CdnResult::GeneralError,
-                    error: Some(ErrorCode::NoError),
-                    message: Some(format!("authentication failed: {}", failure.reason())),
-                    cause: Some(vendor_cause(
-                        DisconnectCauseCode::AuthenticationFailed,
-                        failure.reason(),
-                    )),
-                };
-                Err((reason, "authentication failed".to_owned()))
+                Err((
+                    cdn_for_auth_failure(failure.reason()),
+                    "authentication failed".to_owned(),
+                ))
             }
             Ok(subscriber) => {
                 let level = subscriber.settings.service_level;

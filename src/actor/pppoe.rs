@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::lac::Access;
-use super::lns::vendor_cause;
 use super::{Actor, TimerKey, os_seed, ppp_server_config};
 use crate::config::Config;
 use crate::dataplane::sessions::{Action, EthernetSink, PppoeEntry, PppoePath, pppoe_key};
@@ -32,7 +31,6 @@ use crate::ppp::{LcpConfig, Link, LinkConfig, with_address_control};
 use crate::pppoe::ac::{RejectKind, SessionInfo};
 use crate::pppoe::wire::ETHERNET_HEADER_LEN;
 use crate::pppoe::{AcConfig, AcEvent, AccessConcentrator, Admission, Handled, MacAddr, Reject};
-use crate::wire::{CdnResult, DisconnectCauseCode};
 
 /// One access interface as the runtime hands it to the actor: its sockets are bound.
 pub struct PppoePortParts {
@@ -430,20 +428,11 @@ impl Actor {
         let Some(&id) = self.pppoe.by_session.get(&(port, info.session_id)) else {
             return;
         };
-        if let Some(sub) = self.lac.subscribers.get_mut(&id) {
-            sub.access_alive = false;
-        }
         let why = match reason {
             Some(r) => format!("subscriber side: PADT ({r})"),
             None => "subscriber side: PADT".to_owned(),
         };
-        let reason = CloseReason {
-            result: CdnResult::LossOfCarrier,
-            error: None,
-            message: Some(why.clone()),
-            cause: Some(vendor_cause(DisconnectCauseCode::SubscriberLeft, &why)),
-        };
-        self.lac_end(now, id, &why, reason.clone(), reason);
+        self.lac_access_lost(now, id, why);
     }
 
     /// Ends the PPPoE side of a subscriber whose session still exists: an LCP Terminate-Request

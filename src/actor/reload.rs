@@ -7,7 +7,7 @@
 //! tunnels), address pools (live leases and addresses held for a resume kept), lines and LNS peers
 //! new to the planner, and the disconnect settings: the service table, the sampling interval,
 //! resume bounds, and changed conditions of live sessions' subscribers (`disconnect.rs`). Needs a
-//! restart (logged as such): listen addresses, line addresses, the TUN device, the ctl socket, the
+//! restart (logged as such): listen addresses, line addresses and devices, the TUN device, the ctl socket, the
 //! state directory, and changes to lines or peers the planner already knows.
 //!
 //! Must not touch: live sessions (they keep the settings they logged in with), except their

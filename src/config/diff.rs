@@ -151,12 +151,23 @@ pub(super) fn diff(old: &Config, new: &Config) -> ConfigDiff {
     reopen(old.lns.tun != new.lns.tun, "lns.tun");
     reopen(old.lac.enabled != new.lac.enabled, "lac.enabled");
     reopen(
-        old.lac.lines.iter().map(|l| (l.bind, &l.device)).ne(new
+        old.lac.lines.iter().map(|l| (&l.name, l.bind)).ne(new
             .lac
             .lines
             .iter()
-            .map(|l| (l.bind, &l.device))),
+            .map(|l| (&l.name, l.bind))),
         "lac.lines",
+    );
+    // A line's socket is bound to its device once, at start (SO_BINDTODEVICE); tunnels already on
+    // the line would move to another uplink under their peer's feet if it were rebound.
+    reopen(
+        new.lac.lines.iter().any(|n| {
+            old.lac
+                .lines
+                .iter()
+                .any(|o| o.name == n.name && o.device != n.device)
+        }),
+        "lac.lines.device",
     );
     reopen(
         old.lac.pppoe.interfaces != new.lac.pppoe.interfaces,
@@ -306,4 +317,28 @@ fn conditions_equal(
         && a.logins == b.logins
         && a.traffic == b.traffic
         && app(old, &a.app_timeout) == app(new, &b.app_timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lac(device: &str) -> Config {
+        let text = format!(
+            "[lac]\n[[lac.lines]]\nname = \"a\"\nbind = \"192.0.2.1\"\ncapacity = \"1G\"\n{device}\
+             [[lac.peers]]\nname = \"p\"\naddress = \"192.0.2.9\"\nrealms = [\"*\"]\n\
+             [[subscriber]]\nname = \"u\"\nsecret = \"x\"\n"
+        );
+        crate::config::load_str("t.toml", &text).unwrap()
+    }
+
+    #[test]
+    fn a_changed_line_device_needs_a_restart_and_says_so() {
+        let none = lac("");
+        let eth1 = lac("device = \"eth1\"\n");
+        let eth2 = lac("device = \"eth2\"\n");
+        assert_eq!(diff(&none, &eth1).needs_reopen, vec!["lac.lines.device"]);
+        assert_eq!(diff(&eth1, &eth2).needs_reopen, vec!["lac.lines.device"]);
+        assert!(diff(&eth1, &eth1).needs_reopen.is_empty());
+    }
 }

@@ -806,7 +806,11 @@ pub(crate) struct LineEntry {
     /// Local address tunnels on this line are sent from.
     #[serde(deserialize_with = "ip_addr")]
     pub bind: IpAddr,
-    /// Network device to bind to (SO_BINDTODEVICE); absent: routing decides.
+    /// Network device the line's UDP socket is bound to (SO_BINDTODEVICE): its tunnels leave and
+    /// are received only through this uplink, whatever the routing table prefers. Absent: routing
+    /// decides. Applied at start; a device that does not exist, or no privilege to bind (CAP_NET_RAW
+    /// on kernels before 5.7), stops the start with an error naming the line. A reload that changes
+    /// it is reported as needing a restart (`lac.lines.device`); the running socket keeps its device.
     #[serde(default)]
     pub device: Option<String>,
     /// Capacity in bit/s (integer, or a string such as `"1G"`).

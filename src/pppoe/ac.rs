@@ -489,16 +489,28 @@ pub struct StateFootprint {
     pub queued_events: usize,
 }
 
-/// A fixed one-second window counter; enough to cap a reply rate without floating point.
+/// A fixed one-second window counter: at most `per_second` events admitted per window, none when
+/// it is 0; enough to cap a reply rate without floating point. Also used by the runtime's PPPoE
+/// Session socket task to bound what it hands the actor.
 #[derive(Debug, Clone)]
-struct RateLimiter {
+pub struct RateLimiter {
     per_second: u32,
     window_start: Option<Instant>,
     used: u32,
 }
 
 impl RateLimiter {
-    fn allow(&mut self, now: Instant) -> bool {
+    /// A limiter admitting `per_second` events per one-second window (0: none).
+    pub fn new(per_second: u32) -> Self {
+        Self {
+            per_second,
+            window_start: None,
+            used: 0,
+        }
+    }
+
+    /// Whether one more event at `now` is admitted (and counts it if so).
+    pub fn allow(&mut self, now: Instant) -> bool {
         if self.per_second == 0 {
             return false;
         }
@@ -571,11 +583,7 @@ impl AccessConcentrator {
             0 | RESERVED_SESSION_ID => 1,
             id => id,
         };
-        let unknown_padt_limiter = RateLimiter {
-            per_second: config.unknown_session_padt_per_second,
-            window_start: None,
-            used: 0,
-        };
+        let unknown_padt_limiter = RateLimiter::new(config.unknown_session_padt_per_second);
         Ok(AccessConcentrator {
             config,
             services,
@@ -1179,24 +1187,17 @@ mod tests {
     #[test]
     fn rate_limiter_allows_a_fixed_number_per_second_window() {
         let t0 = test_epoch();
-        let mut limiter = RateLimiter {
-            per_second: 3,
-            window_start: None,
-            used: 0,
-        };
+        let mut limiter = RateLimiter::new(3);
         let allowed: Vec<bool> = (0..5)
             .map(|i| limiter.allow(t0 + Duration::from_millis(i * 100)))
             .collect();
         assert_eq!(allowed, [true, true, true, false, false]);
+        assert!(!limiter.allow(t0 + Duration::from_millis(999)));
         assert!(
             limiter.allow(t0 + Duration::from_millis(1000)),
             "a new window opens after one second"
         );
-        let mut off = RateLimiter {
-            per_second: 0,
-            window_start: None,
-            used: 0,
-        };
+        let mut off = RateLimiter::new(0);
         assert!(!off.allow(t0));
     }
 

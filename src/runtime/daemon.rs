@@ -40,12 +40,17 @@ const CLOCK_TICK: Duration = Duration::from_millis(10);
 /// How long the socket and ctl tasks get to stop after the actor is done.
 const TASK_DRAIN: Duration = Duration::from_secs(2);
 
-fn bind_udp(config: &Config, addr: SocketAddr) -> Result<Arc<UdpEndpoint>, RuntimeError> {
+fn bind_udp(
+    config: &Config,
+    addr: SocketAddr,
+    device: Option<&str>,
+) -> Result<Arc<UdpEndpoint>, RuntimeError> {
     let udp = UdpConfig {
         bind: addr,
         recv_buffer: usize::try_from(config.l2tp.socket_recv_buffer).unwrap_or(usize::MAX),
         send_buffer: usize::try_from(config.l2tp.socket_send_buffer).unwrap_or(usize::MAX),
         reuse_address: true,
+        device: device.map(str::to_owned),
     };
     let socket = UdpEndpoint::bind(&udp)?;
     let sizes = socket.buffer_sizes();
@@ -58,6 +63,35 @@ fn bind_udp(config: &Config, addr: SocketAddr) -> Result<Arc<UdpEndpoint>, Runti
         );
     }
     Ok(Arc::new(socket))
+}
+
+/// The UDP socket of one `lac.lines` entry, bound to the line's address and, when the line names
+/// one, to its device (SO_BINDTODEVICE), so its tunnels leave on that uplink whatever the routing
+/// table prefers. A device that cannot be applied (missing, or no privilege) is fatal: an operator
+/// who named the uplink must not get another one silently.
+fn bind_line(
+    config: &Config,
+    index: usize,
+    line: &crate::config::Line,
+) -> Result<Arc<UdpEndpoint>, RuntimeError> {
+    let socket = bind_udp(
+        config,
+        SocketAddr::new(line.bind, 0),
+        line.device.as_deref(),
+    )
+    .map_err(|e| match e {
+        RuntimeError::Device { device, source, .. } => RuntimeError::LineDevice {
+            key: format!("lac.lines[{index}].device"),
+            line: line.name.to_string(),
+            device,
+            source,
+        },
+        other => other,
+    })?;
+    if let Some(device) = &line.device {
+        tracing::info!(line = %line.name, device, socket = %socket.local_addr(), "line bound to its device");
+    }
+    Ok(socket)
 }
 
 /// The TUN device of the LNS, or the one line saying why there is none.
@@ -252,7 +286,7 @@ pub async fn run_daemon(
     let mut lns_sockets = Vec::new();
     if config.lns.enabled {
         for addr in &config.lns.listen {
-            lns_sockets.push(bind_udp(&config, *addr)?);
+            lns_sockets.push(bind_udp(&config, *addr, None)?);
         }
     }
     let mut dialin_sockets = Vec::new();
@@ -260,18 +294,11 @@ pub async fn run_daemon(
     if config.lac.enabled {
         if config.lac.dialin.enabled {
             for addr in &config.lac.dialin.listen {
-                dialin_sockets.push(bind_udp(&config, *addr)?);
+                dialin_sockets.push(bind_udp(&config, *addr, None)?);
             }
         }
-        for line in &config.lac.lines {
-            if line.device.is_some() {
-                tracing::warn!(
-                    line = %line.name,
-                    "lac.lines.device is not applied by this build; tunnels leave from the line's \
-                     address and the routing table picks the device"
-                );
-            }
-            let socket = bind_udp(&config, SocketAddr::new(line.bind, 0))?;
+        for (index, line) in config.lac.lines.iter().enumerate() {
+            let socket = bind_line(&config, index, line)?;
             line_sockets.push((line.id, socket));
         }
     }

@@ -21,6 +21,7 @@
 //! | [`privileges`]  | probes for TUN and AF_PACKET so the daemon can run without them                  |
 //! | [`netns`]       | run code inside a named network namespace from a dedicated thread (tests, tools) |
 //! | [`daemon`]      | the daemon's wiring: sockets, TUN, ctl, actor, tasks, signals, shutdown order    |
+//! | [`receive`]     | the receive loop the socket tasks share: wait for one, drain a burst, stop on shutdown |
 //! | [`udp_task`]    | the receive loop of one L2TP socket: control to the actor, data to the data plane |
 //! | [`packet_task`] | the receive loops of one PPPoE interface: Discovery to the actor, sessions to the data plane |
 //! | [`tun_task`]    | the receive loop of the TUN device                                               |
@@ -35,6 +36,7 @@ pub mod netns;
 pub mod packet;
 pub mod packet_task;
 pub mod privileges;
+pub mod receive;
 pub mod shutdown;
 pub mod signals;
 pub mod systemd;
@@ -58,6 +60,33 @@ pub enum RuntimeError {
         addr: SocketAddr,
         /// What was being done.
         op: &'static str,
+        /// The system error.
+        source: io::Error,
+    },
+    /// A UDP socket could not be bound to its network device (SO_BINDTODEVICE).
+    #[error("UDP {addr}: bind to device {device:?}: {}", device_failure(source))]
+    Device {
+        /// The local address the socket was to be bound to.
+        addr: SocketAddr,
+        /// The device named by the configuration.
+        device: String,
+        /// The system error.
+        source: io::Error,
+    },
+    /// A `lac.lines` entry's socket could not be bound to the line's device: the daemon refuses to
+    /// start rather than let the line's tunnels leave on whatever uplink routing picks.
+    #[error(
+        "{key} = {device:?}: line `{line}` cannot use device {device:?}: {}; refusing to start \
+         rather than send the line's tunnels over another uplink",
+        device_failure(source)
+    )]
+    LineDevice {
+        /// The configuration key, e.g. `lac.lines[0].device`.
+        key: String,
+        /// The line's name.
+        line: String,
+        /// The device named by the configuration.
+        device: String,
         /// The system error.
         source: io::Error,
     },
@@ -108,4 +137,16 @@ pub enum RuntimeError {
         /// The system error.
         source: io::Error,
     },
+}
+
+/// What a failed SO_BINDTODEVICE means to an operator: the two expected causes in words, anything
+/// else as the system error.
+fn device_failure(source: &io::Error) -> String {
+    match source.raw_os_error() {
+        Some(libc::ENODEV) => format!("no such network device ({source})"),
+        Some(libc::EPERM) => {
+            format!("not permitted; SO_BINDTODEVICE needs CAP_NET_RAW on this kernel ({source})")
+        }
+        _ => format!("SO_BINDTODEVICE: {source}"),
+    }
 }

@@ -9,22 +9,20 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use super::RuntimeError;
 use super::clock;
 use super::logging::RateLimitedLog;
 use super::packet::{self, FrameMeta, PacketSocket, ethertype};
+use super::receive::receive_loop;
 use super::shutdown::ShutdownListener;
 use crate::actor::{ActorHandle, Command, PppoePortParts};
 use crate::dataplane::sessions::{Dataplane, EthernetSink, HEADROOM, MAX_DATAGRAM, PppoeIngress};
 use crate::pppoe::MacAddr;
+use crate::pppoe::ac::RateLimiter;
 
 /// Octets of the Ethernet header the socket strips on receive and writes on send.
 const ETHERNET_HEADER: usize = crate::sys::ETHERNET_HEADER_LEN;
-
-/// Frames handled per wake-up before yielding to the reactor.
-const BURST: usize = 64;
 
 impl EthernetSink for PacketSocket {
     fn try_send_ethernet(
@@ -116,7 +114,7 @@ impl PppoeInterface {
             dataplane,
             actor,
             rate_log,
-            unknown: FixedWindow::new(unknown_session_per_second),
+            unknown: RateLimiter::new(unknown_session_per_second),
         };
         tokio::spawn(session.run(shutdown()));
     }
@@ -142,30 +140,24 @@ struct DiscoveryTask {
 }
 
 impl DiscoveryTask {
-    async fn run(self, mut shutdown: ShutdownListener) {
+    async fn run(self, shutdown: ShutdownListener) {
         let mut buf = vec![0u8; ETHERNET_HEADER + MAX_DATAGRAM];
-        loop {
-            let received = tokio::select! {
-                r = self.socket.recv(&mut buf[ETHERNET_HEADER..]) => r,
-                () = shutdown.recv() => return,
-            };
-            match received {
-                Ok(meta) => self.handle(&mut buf, &meta),
-                Err(e) => {
-                    self.rate_log.warn(
-                        "pppoe.receive_failed",
-                        format_args!("PPPoE Discovery socket on {}: {e}", self.socket.interface()),
-                    );
-                    continue;
-                }
-            }
-            for _ in 0..BURST {
-                match self.socket.try_recv(&mut buf[ETHERNET_HEADER..]) {
-                    Ok(meta) => self.handle(&mut buf, &meta),
-                    Err(_) => break,
-                }
-            }
-        }
+        let failed = |e| {
+            self.rate_log.warn(
+                "pppoe.receive_failed",
+                format_args!("PPPoE Discovery socket on {}: {e}", self.socket.interface()),
+            );
+        };
+        let handle = |buf: &mut [u8], meta: FrameMeta| self.handle(buf, &meta);
+        receive_loop(
+            &*self.socket,
+            shutdown,
+            &mut buf,
+            ETHERNET_HEADER,
+            handle,
+            failed,
+        )
+        .await;
     }
 
     fn handle(&self, buf: &mut [u8], meta: &FrameMeta) {
@@ -200,42 +192,6 @@ impl DiscoveryTask {
     }
 }
 
-/// A fixed one-second window: at most `per_second` events admitted per window.
-struct FixedWindow {
-    per_second: u32,
-    start: Option<Instant>,
-    used: u32,
-}
-
-impl FixedWindow {
-    fn new(per_second: u32) -> Self {
-        Self {
-            per_second,
-            start: None,
-            used: 0,
-        }
-    }
-
-    fn allow(&mut self, now: Instant) -> bool {
-        if self.per_second == 0 {
-            return false;
-        }
-        if self
-            .start
-            .is_none_or(|s| now.saturating_duration_since(s) >= Duration::from_secs(1))
-        {
-            self.start = Some(now);
-            self.used = 0;
-        }
-        if self.used < self.per_second {
-            self.used += 1;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// The Session socket's loop: every frame through the data plane.
 struct SessionTask {
     socket: Arc<PacketSocket>,
@@ -245,34 +201,22 @@ struct SessionTask {
     rate_log: Arc<RateLimitedLog>,
     /// Frames for unknown sessions handed to the actor so its access concentrator answers with
     /// a PADT (`lac.pppoe.unknown_session_padt_per_second`); the rest are only counted.
-    unknown: FixedWindow,
+    unknown: RateLimiter,
 }
 
 impl SessionTask {
-    async fn run(mut self, mut shutdown: ShutdownListener) {
+    async fn run(mut self, shutdown: ShutdownListener) {
         let mut buf = vec![0u8; HEADROOM + MAX_DATAGRAM];
-        loop {
-            let received = tokio::select! {
-                r = self.socket.recv(&mut buf[HEADROOM..]) => r,
-                () = shutdown.recv() => return,
-            };
-            match received {
-                Ok(meta) => self.handle(&mut buf, &meta),
-                Err(e) => {
-                    self.rate_log.warn(
-                        "pppoe.receive_failed",
-                        format_args!("PPPoE Session socket on {}: {e}", self.socket.interface()),
-                    );
-                    continue;
-                }
-            }
-            for _ in 0..BURST {
-                match self.socket.try_recv(&mut buf[HEADROOM..]) {
-                    Ok(meta) => self.handle(&mut buf, &meta),
-                    Err(_) => break,
-                }
-            }
-        }
+        let socket = self.socket.clone();
+        let rate_log = self.rate_log.clone();
+        let failed = |e| {
+            rate_log.warn(
+                "pppoe.receive_failed",
+                format_args!("PPPoE Session socket on {}: {e}", socket.interface()),
+            );
+        };
+        let handle = |buf: &mut [u8], meta: FrameMeta| self.handle(buf, &meta);
+        receive_loop(&*socket, shutdown, &mut buf, HEADROOM, handle, failed).await;
     }
 
     fn handle(&mut self, buf: &mut [u8], meta: &FrameMeta) {
@@ -345,22 +289,5 @@ impl SessionTask {
                 ),
             ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_window_admits_its_budget_per_second() {
-        let t0 = clock::test_epoch();
-        let mut w = FixedWindow::new(3);
-        let admitted = (0..10).filter(|_| w.allow(t0)).count();
-        assert_eq!(admitted, 3);
-        assert!(!w.allow(t0 + Duration::from_millis(999)));
-        assert!(w.allow(t0 + Duration::from_secs(1)));
-        let mut off = FixedWindow::new(0);
-        assert!(!off.allow(t0));
     }
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::logging::RateLimitedLog;
+use super::receive::receive_loop;
 use super::shutdown::ShutdownListener;
 use super::tun::TunDevice;
 use crate::dataplane::sessions::{Dataplane, DropKind, HEADROOM, Ingress, MAX_DATAGRAM};
@@ -25,36 +26,17 @@ impl crate::actor::RouteTable for TunDevice {
     }
 }
 
-/// Packets handled per wake-up before yielding to the reactor.
-const BURST: usize = 64;
-
 /// Reads the TUN device until shutdown.
 pub async fn run_tun_task(
     tun: Arc<TunDevice>,
     dataplane: Arc<Dataplane>,
     rate_log: Arc<RateLimitedLog>,
-    mut shutdown: ShutdownListener,
+    shutdown: ShutdownListener,
 ) {
     let mut buf = vec![0u8; HEADROOM + MAX_DATAGRAM];
-    loop {
-        let received = tokio::select! {
-            r = tun.recv(&mut buf[HEADROOM..]) => r,
-            () = shutdown.recv() => return,
-        };
-        match received {
-            Ok(n) => handle(&dataplane, &rate_log, &mut buf, n),
-            Err(e) => {
-                rate_log.warn("tun.receive_failed", format_args!("{}: {e}", tun.name()));
-                continue;
-            }
-        }
-        for _ in 0..BURST {
-            match tun.try_recv(&mut buf[HEADROOM..]) {
-                Ok(n) => handle(&dataplane, &rate_log, &mut buf, n),
-                Err(_) => break,
-            }
-        }
-    }
+    let failed = |e| rate_log.warn("tun.receive_failed", format_args!("{}: {e}", tun.name()));
+    let handle = |buf: &mut [u8], n| handle(&dataplane, &rate_log, buf, n);
+    receive_loop(&*tun, shutdown, &mut buf, HEADROOM, handle, failed).await;
 }
 
 fn handle(dataplane: &Dataplane, rate_log: &RateLimitedLog, buf: &mut [u8], n: usize) {

@@ -39,6 +39,11 @@ pub struct UdpConfig {
     /// two processes that both set it bind the same address and port, so a second daemon is caught
     /// by the control socket check (`CtlServer::bind`), not here.
     pub reuse_address: bool,
+    /// Bind the socket to this network device (SO_BINDTODEVICE): datagrams leave and are received
+    /// only through it, whatever the routing table prefers. Needs CAP_NET_RAW on kernels before
+    /// 5.7 (EPERM without it); a device that does not exist fails with ENODEV. A failure is
+    /// [`RuntimeError::Device`], never silently ignored.
+    pub device: Option<String>,
 }
 
 impl UdpConfig {
@@ -49,6 +54,7 @@ impl UdpConfig {
             recv_buffer: DEFAULT_SOCKET_BUFFER,
             send_buffer: DEFAULT_SOCKET_BUFFER,
             reuse_address: true,
+            device: None,
         }
     }
 }
@@ -119,6 +125,15 @@ impl UdpEndpoint {
             socket
                 .set_reuse_address(true)
                 .map_err(err("SO_REUSEADDR"))?;
+        }
+        if let Some(device) = &config.device {
+            socket
+                .bind_device(Some(device.as_bytes()))
+                .map_err(|source| RuntimeError::Device {
+                    addr,
+                    device: device.clone(),
+                    source,
+                })?;
         }
         sys::udp_enable_pktinfo(socket.as_fd(), ipv6).map_err(err("enable packet info"))?;
         let recv_achieved = sys::set_socket_buffer(

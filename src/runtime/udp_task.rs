@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::logging::RateLimitedLog;
+use super::receive::receive_loop;
 use super::shutdown::ShutdownListener;
 use super::tun::TunDevice;
 use super::udp::{RecvMeta, UdpEndpoint};
@@ -39,9 +40,6 @@ impl PacketSink for TunDevice {
     }
 }
 
-/// Datagrams handled per wake-up before yielding to the reactor.
-const BURST: usize = 64;
-
 /// Everything a socket task needs.
 pub struct UdpTask {
     /// The socket.
@@ -66,30 +64,16 @@ impl UdpTask {
     }
 
     /// Receives until shutdown.
-    pub async fn run(self, mut shutdown: ShutdownListener) {
+    pub async fn run(self, shutdown: ShutdownListener) {
         let mut buf = vec![0u8; HEADROOM + MAX_DATAGRAM];
-        loop {
-            let received = tokio::select! {
-                r = self.socket.recv(&mut buf[HEADROOM..]) => r,
-                () = shutdown.recv() => return,
-            };
-            match received {
-                Ok(meta) => self.handle(&mut buf, meta),
-                Err(e) => {
-                    self.rate_log.warn(
-                        "udp.receive_failed",
-                        format_args!("{} socket {}: {e}", self.role, self.socket.local_addr()),
-                    );
-                    continue;
-                }
-            }
-            for _ in 0..BURST {
-                match self.socket.try_recv(&mut buf[HEADROOM..]) {
-                    Ok(meta) => self.handle(&mut buf, meta),
-                    Err(_) => break,
-                }
-            }
-        }
+        let failed = |e| {
+            self.rate_log.warn(
+                "udp.receive_failed",
+                format_args!("{} socket {}: {e}", self.role, self.socket.local_addr()),
+            );
+        };
+        let handle = |buf: &mut [u8], meta| self.handle(buf, meta);
+        receive_loop(&*self.socket, shutdown, &mut buf, HEADROOM, handle, failed).await;
     }
 
     fn handle(&self, buf: &mut [u8], meta: RecvMeta) {

@@ -309,28 +309,10 @@ impl AcctTerminateCause {
         self as u32
     }
 
-    /// The name used in RADIUS dictionaries.
+    /// The name used in RADIUS dictionaries, e.g. "Idle-Timeout": the ledger's RFC 2866 table,
+    /// the one the stop records are written with.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::UserRequest => "User-Request",
-            Self::LostCarrier => "Lost-Carrier",
-            Self::LostService => "Lost-Service",
-            Self::IdleTimeout => "Idle-Timeout",
-            Self::SessionTimeout => "Session-Timeout",
-            Self::AdminReset => "Admin-Reset",
-            Self::AdminReboot => "Admin-Reboot",
-            Self::PortError => "Port-Error",
-            Self::NasError => "NAS-Error",
-            Self::NasRequest => "NAS-Request",
-            Self::NasReboot => "NAS-Reboot",
-            Self::PortUnneeded => "Port-Unneeded",
-            Self::PortPreempted => "Port-Preempted",
-            Self::PortSuspended => "Port-Suspended",
-            Self::ServiceUnavailable => "Service-Unavailable",
-            Self::Callback => "Callback",
-            Self::UserError => "User-Error",
-            Self::HostRequest => "Host-Request",
-        }
+        crate::ledger::TerminateCause::from_code(self.value()).name()
     }
 }
 

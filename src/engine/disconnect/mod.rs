@@ -1455,6 +1455,24 @@ mod tests {
         assert_eq!(std::mem::size_of::<RateState>(), 48);
     }
 
+    /// RFC 2866 §5.10: the engine's causes carry their attribute values and read their names
+    /// from the ledger's table by value, so both ends of the list and one inside are checked.
+    #[test]
+    fn acct_terminate_cause_names_are_rfc_2866s() {
+        for (cause, value, name) in [
+            (AcctTerminateCause::UserRequest, 1, "User-Request"),
+            (AcctTerminateCause::IdleTimeout, 4, "Idle-Timeout"),
+            (AcctTerminateCause::NasRequest, 10, "NAS-Request"),
+            (AcctTerminateCause::HostRequest, 18, "Host-Request"),
+        ] {
+            assert_eq!((cause.value(), cause.name()), (value, name));
+        }
+        assert_eq!(
+            AcctTerminateCause::IdleTimeout.to_string(),
+            "Idle-Timeout(4)"
+        );
+    }
+
     #[test]
     fn subscribers_sharing_a_hash_are_still_counted_apart() {
         let t0 = crate::runtime::clock::test_epoch();
