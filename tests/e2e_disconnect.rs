@@ -15,9 +15,7 @@
 
 mod support;
 
-use std::net::{Ipv4Addr, UdpSocket};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
 use l2tpagg::loadgen::{
@@ -26,91 +24,17 @@ use l2tpagg::loadgen::{
 };
 use l2tpagg::runtime::netns::NamedNetns;
 use serde_json::Value;
-use support::{Daemon, daemon_section, netns, parse_ipv4, udp_packet};
+use support::topology::{Access, EchoServer, SERVER, Topology, udp_socket_in};
+use support::{Daemon, daemon_section, parse_ipv4, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
 const ECHO_PORT: u16 = 5555;
 /// Subscribers' traffic while they are meant to stay up: one echo round trip this often.
 const PACE: Duration = Duration::from_millis(200);
 
-struct Net {
-    sub: NamedNetns,
-    conc: NamedNetns,
-    srv: NamedNetns,
-}
-
 /// Three namespaces joined by veth pairs, forwarding on in the concentrator.
-fn topology(tag: &str) -> Net {
-    let sub = netns(&format!("{tag}-sub"));
-    let conc = netns(&format!("{tag}-conc"));
-    let srv = netns(&format!("{tag}-srv"));
-    let host = |args: &[&str]| {
-        let st = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip {args:?}");
-    };
-    let id = std::process::id() % 100_000;
-    let (s0, c0, c1, v0) = (
-        format!("{tag}s{id}"),
-        format!("{tag}c{id}"),
-        format!("{tag}d{id}"),
-        format!("{tag}v{id}"),
-    );
-    host(&[
-        "link",
-        "add",
-        &s0,
-        "netns",
-        sub.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &c0,
-        "netns",
-        conc.name(),
-    ]);
-    host(&[
-        "link",
-        "add",
-        &c1,
-        "netns",
-        conc.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &v0,
-        "netns",
-        srv.name(),
-    ]);
-    for (ns, dev, addr) in [
-        (&sub, &s0, "10.1.0.2/24"),
-        (&conc, &c0, "10.1.0.1/24"),
-        (&conc, &c1, "10.2.0.1/24"),
-        (&srv, &v0, "10.2.0.2/24"),
-    ] {
-        ns.ip(&["addr", "add", addr, "dev", dev]).unwrap();
-        ns.ip(&["link", "set", dev, "up"]).unwrap();
-    }
-    srv.ip(&["route", "add", "100.64.0.0/16", "via", "10.2.0.1"])
-        .unwrap();
-    let st = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            conc.name(),
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success(), "enable forwarding in the concentrator");
-    Net { sub, conc, srv }
+fn topology(tag: &str) -> Topology {
+    Topology::new(tag, Access::Ip)
 }
 
 /// The daemon's configuration: both roles, a dial-in front-end, an LNS that also accepts the
@@ -138,33 +62,14 @@ fn config(grace: &str, extra: &str) -> String {
     )
 }
 
-/// A UDP echo server in the server namespace until the returned flag is cleared.
-fn echo_server(srv: &NamedNetns) -> Arc<AtomicBool> {
-    let socket = srv
-        .run(|| UdpSocket::bind((SERVER, ECHO_PORT)))
-        .unwrap()
-        .expect("echo socket");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let running = Arc::new(AtomicBool::new(true));
-    let flag = running.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while flag.load(Ordering::Relaxed) {
-            if let Ok((n, from)) = socket.recv_from(&mut buf) {
-                let _ = socket.send_to(&buf[..n], from);
-            }
-        }
-    });
-    running
+/// A UDP echo server in the server namespace until stopped.
+fn echo_server(srv: &NamedNetns) -> EchoServer {
+    EchoServer::start(srv, SocketAddrV4::new(SERVER, ECHO_PORT))
 }
 
 /// A UDP socket on the server, for sending to a subscriber unasked.
 fn server_socket(srv: &NamedNetns, port: u16) -> UdpSocket {
-    srv.run(move || UdpSocket::bind((SERVER, port)))
-        .unwrap()
-        .expect("server socket")
+    udp_socket_in(srv, SocketAddrV4::new(SERVER, port))
 }
 
 async fn dialer(server: &str) -> Dialer {
@@ -356,7 +261,7 @@ disconnect_profile = "app"
             d.close().await.expect("dialer closes");
         })
         .unwrap();
-    echo_running.store(false, Ordering::Relaxed);
+    echo_running.stop();
 
     // The LNS saw the CDN with our cause and did not cut anything itself.
     assert!(
@@ -662,5 +567,5 @@ fn a_reload_applies_changed_conditions_to_live_sessions() {
             d.close().await.expect("dialer closes");
         })
         .unwrap();
-    echo_running.store(false, Ordering::Relaxed);
+    echo_running.stop();
 }

@@ -14,15 +14,14 @@
 
 mod support;
 
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use l2tpagg::loadgen::{Credentials, Dialer, DialerOptions, DownOutcome, Subscriber};
 use serde_json::Value;
+use support::topology::EchoServer;
 use support::{Daemon, binary, daemon_section, netns, wait_for};
 
 const LNS_PORT: u16 = 11701;
@@ -143,28 +142,6 @@ async fn exchange(sub: &mut Subscriber, seed: usize) -> Traffic {
     t
 }
 
-/// A UDP echo server in the namespace, until the flag drops.
-fn echo_server(ns: &l2tpagg::runtime::netns::NamedNetns) -> Arc<AtomicBool> {
-    let socket = ns
-        .run(|| UdpSocket::bind(("0.0.0.0", ECHO_PORT)))
-        .unwrap()
-        .expect("echo socket");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let running = Arc::new(AtomicBool::new(true));
-    let flag = running.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while flag.load(Ordering::Relaxed) {
-            if let Ok((n, from)) = socket.recv_from(&mut buf) {
-                let _ = socket.send_to(&buf[..n], from);
-            }
-        }
-    });
-    running
-}
-
 fn counters(v: &Value) -> [u64; 4] {
     [
         v["octets_in"].as_u64().unwrap(),
@@ -198,7 +175,7 @@ fn lac_ledger_records_and_bills_what_subscribers_exchanged_and_nothing_twice() {
     let ns = netns("ledger");
     let lns = Daemon::start("lns", Some(ns.name()), &lns_config());
     let lac = Daemon::start("lac", Some(ns.name()), &lac_config());
-    let echo = echo_server(&ns);
+    let echo = EchoServer::start(&ns, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, ECHO_PORT));
 
     let traffic = ns
         .block_on(|| async {
@@ -249,7 +226,7 @@ fn lac_ledger_records_and_bills_what_subscribers_exchanged_and_nothing_twice() {
             (ta, tb, tc)
         })
         .unwrap();
-    echo.store(false, Ordering::Relaxed);
+    echo.stop();
     let (ta, tb, tc) = traffic;
 
     for d in [&lac, &lns] {

@@ -20,11 +20,9 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use l2tpagg::ledger::{LedgerEvent, LedgerReader, LedgerRecord};
@@ -32,6 +30,7 @@ use l2tpagg::loadgen::{
     Emulator, L2tpOptions, LoadgenOptions, Pattern, TrafficPlan, TransportOptions,
 };
 use serde_json::Value;
+use support::topology::EchoServer;
 use support::{Daemon, binary, daemon_section, netns, wait_for};
 
 const LNS_PORT: u16 = 11701;
@@ -102,27 +101,6 @@ fn read_ledger(dir: &Path) -> Vec<(u64, LedgerRecord)> {
         .collect()
 }
 
-fn echo_server(ns: &l2tpagg::runtime::netns::NamedNetns) -> Arc<AtomicBool> {
-    let socket = ns
-        .run(|| UdpSocket::bind(("0.0.0.0", ECHO_PORT)))
-        .unwrap()
-        .expect("echo socket");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let running = Arc::new(AtomicBool::new(true));
-    let flag = running.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while flag.load(Ordering::Relaxed) {
-            if let Ok((n, from)) = socket.recv_from(&mut buf) {
-                let _ = socket.send_to(&buf[..n], from);
-            }
-        }
-    });
-    running
-}
-
 /// Per subscriber: IP octets and packets each way, as the LNS counted them.
 fn lns_counts(lns: &Daemon) -> HashMap<String, [u64; 4]> {
     lns.rows(&["sessions"])
@@ -170,7 +148,7 @@ fn sigkill_during_load_loses_at_most_the_documented_bound() {
     let mut lac = Daemon::start("lac", Some(ns.name()), &lac_config(None));
     let state = lac.dir.path().join("state");
     let ledger_dir = state.join("ledger");
-    let echo = echo_server(&ns);
+    let echo = EchoServer::start(&ns, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, ECHO_PORT));
 
     let mut l2tp = L2tpOptions::new(format!("127.0.0.1:{DIALIN_PORT}").parse().unwrap());
     l2tp.bind = "127.0.0.1:0".parse().unwrap();
@@ -231,7 +209,7 @@ fn sigkill_during_load_loses_at_most_the_documented_bound() {
     .expect("the LNS's counters settle after the kill");
     stop.abort();
     let report = load.join().unwrap().unwrap().expect("load generator ran");
-    echo.store(false, Ordering::Relaxed);
+    echo.stop();
     assert_eq!(report.up, SUBSCRIBERS, "{report}");
 
     // Restart on the same state directory: recovery reports what it found.

@@ -13,16 +13,16 @@
 
 mod support;
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use l2tpagg::loadgen::{
     AuthChoice, Credentials, Dialer, DialerOptions, DownOutcome, TransportOptions,
 };
-use support::{Daemon, daemon_section, icmp_echo, netns, parse_ipv4, udp_packet};
+use support::topology::{Access, SERVER, Topology, udp_socket_in};
+use support::{Daemon, daemon_section, icmp_echo, parse_ipv4, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
 
 fn config() -> String {
     format!(
@@ -43,77 +43,7 @@ fn config() -> String {
 
 #[test]
 fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
-    let sub = netns("e2e-sub");
-    let conc = netns("e2e-conc");
-    let srv = netns("e2e-srv");
-    let host = |args: &[&str]| {
-        let st = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip {args:?}");
-    };
-    let (s0, c0, c1, v0) = (
-        format!("s0-{}", std::process::id() % 100000),
-        format!("c0-{}", std::process::id() % 100000),
-        format!("c1-{}", std::process::id() % 100000),
-        format!("v0-{}", std::process::id() % 100000),
-    );
-    host(&[
-        "link",
-        "add",
-        &s0,
-        "netns",
-        sub.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &c0,
-        "netns",
-        conc.name(),
-    ]);
-    host(&[
-        "link",
-        "add",
-        &c1,
-        "netns",
-        conc.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &v0,
-        "netns",
-        srv.name(),
-    ]);
-    sub.ip(&["addr", "add", "10.1.0.2/24", "dev", &s0]).unwrap();
-    sub.ip(&["link", "set", &s0, "up"]).unwrap();
-    conc.ip(&["addr", "add", "10.1.0.1/24", "dev", &c0])
-        .unwrap();
-    conc.ip(&["link", "set", &c0, "up"]).unwrap();
-    conc.ip(&["addr", "add", "10.2.0.1/24", "dev", &c1])
-        .unwrap();
-    conc.ip(&["link", "set", &c1, "up"]).unwrap();
-    srv.ip(&["addr", "add", "10.2.0.2/24", "dev", &v0]).unwrap();
-    srv.ip(&["link", "set", &v0, "up"]).unwrap();
-    srv.ip(&["route", "add", "100.64.0.0/16", "via", "10.2.0.1"])
-        .unwrap();
-    let st = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            conc.name(),
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .unwrap();
-    assert!(
-        st.success(),
-        "enable forwarding in the concentrator namespace"
-    );
+    let Topology { sub, conc, srv, .. } = Topology::new("e2e", Access::Ip);
 
     let daemon = Daemon::start("conc", Some(conc.name()), &config());
     let routes = conc.ip(&["-4", "route", "show", "dev", "l2tpe0"]).unwrap();
@@ -122,10 +52,7 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
         "pool route via the TUN: {routes}"
     );
 
-    let server = srv
-        .run(|| UdpSocket::bind((SERVER, 5555)))
-        .unwrap()
-        .expect("server socket");
+    let server = udp_socket_in(&srv, SocketAddrV4::new(SERVER, 5555));
     server
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();

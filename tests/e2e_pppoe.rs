@@ -15,102 +15,21 @@
 
 mod support;
 
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::net::{IpAddr, SocketAddrV4};
 use std::time::Duration;
 
 use l2tpagg::loadgen::pppoe_core::subscriber_mac;
 use l2tpagg::loadgen::{AuthChoice, Credentials, Dialer, DialerOptions, DownOutcome};
-use l2tpagg::runtime::netns::NamedNetns;
 use l2tpagg::runtime::packet::{MacAddr, PacketSocket, ethertype};
 use serde_json::Value;
-use support::{Daemon, daemon_section, icmp_echo, netns, parse_ipv4, udp_packet};
+use support::topology::{Access, SERVER, Topology, udp_socket_in};
+use support::{Daemon, daemon_section, icmp_echo, parse_ipv4, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
 const AC_MAC: &str = "02:ac:00:00:00:01";
 
-/// Three namespaces, the access veth pair and the server veth pair, with unique names.
-struct Topology {
-    sub: NamedNetns,
-    conc: NamedNetns,
-    srv: NamedNetns,
-    /// The subscribers' end of the access veth (in `sub`).
-    sub_if: String,
-    /// The daemon's end (in `conc`).
-    conc_if: String,
-}
-
 fn topology(tag: &str) -> Topology {
-    let sub = netns(&format!("{tag}-sub"));
-    let conc = netns(&format!("{tag}-conc"));
-    let srv = netns(&format!("{tag}-srv"));
-    let id = std::process::id() % 100_000;
-    let (sub_if, conc_if, up_if, srv_if) = (
-        format!("ps{tag}{id}"),
-        format!("pc{tag}{id}"),
-        format!("pu{tag}{id}"),
-        format!("pv{tag}{id}"),
-    );
-    let host = |args: &[&str]| {
-        let st = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip {args:?}");
-    };
-    for (a, na, b, nb) in [
-        (&sub_if, &sub, &conc_if, &conc),
-        (&up_if, &conc, &srv_if, &srv),
-    ] {
-        host(&[
-            "link",
-            "add",
-            a,
-            "netns",
-            na.name(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            b,
-            "netns",
-            nb.name(),
-        ]);
-    }
-    conc.ip(&["link", "set", &conc_if, "address", AC_MAC])
-        .unwrap();
-    sub.ip(&["link", "set", &sub_if, "up"]).unwrap();
-    conc.ip(&["link", "set", &conc_if, "up"]).unwrap();
-    conc.ip(&["addr", "add", "10.2.0.1/24", "dev", &up_if])
-        .unwrap();
-    conc.ip(&["link", "set", &up_if, "up"]).unwrap();
-    srv.ip(&["addr", "add", "10.2.0.2/24", "dev", &srv_if])
-        .unwrap();
-    srv.ip(&["link", "set", &srv_if, "up"]).unwrap();
-    srv.ip(&["route", "add", "100.64.0.0/16", "via", "10.2.0.1"])
-        .unwrap();
-    let st = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            conc.name(),
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .unwrap();
-    assert!(
-        st.success(),
-        "enable forwarding in the concentrator namespace"
-    );
-    Topology {
-        sub,
-        conc,
-        srv,
-        sub_if,
-        conc_if,
-    }
+    Topology::new(tag, Access::Ethernet { conc_mac: AC_MAC })
 }
 
 fn config(interface: &str) -> String {
@@ -189,11 +108,7 @@ fn pppoe_subscriber_reaches_a_server_behind_the_lns_and_logs_out() {
         running[0]["fields"]["roles"], "lns,lac,pppoe",
         "{running:?}"
     );
-    let server = topo
-        .srv
-        .run(|| UdpSocket::bind((SERVER, 5555)))
-        .unwrap()
-        .expect("server socket");
+    let server = udp_socket_in(&topo.srv, SocketAddrV4::new(SERVER, 5555));
     server
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();

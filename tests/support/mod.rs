@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod topology;
+
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
