@@ -61,15 +61,7 @@ fn embedded_default_runs_without_root_and_ctl_finds_it() {
     assert!(text.contains("TUN unavailable"), "{text}");
 
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:1702", T).await;
         let (s, addr) = client
             .login("user42", "demo", Auth::Chap, T)
             .await

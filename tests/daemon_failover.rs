@@ -63,15 +63,7 @@ fn a_refusing_peer_and_a_silent_peer_are_held_down_and_the_next_one_serves() {
         )),
     );
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:11702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:11702", T).await;
         let (_, addr) = client
             .login("user1", "demo", Auth::Pap, T)
             .await

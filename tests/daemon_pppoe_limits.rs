@@ -225,15 +225,7 @@ fn limits_refuse_politely_and_free_slots_are_served_again() {
             .padi(probe_mac(3))
             .await
             .expect("a PADO for the free slot");
-        let mut client = DialinClient::new(
-            "10.9.0.2:0".parse().unwrap(),
-            "10.9.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("10.9.0.2:0", "10.9.0.1:1702", T).await;
         for name in ["user5", "user6"] {
             client
                 .login(name, "demo", Auth::Chap, T)

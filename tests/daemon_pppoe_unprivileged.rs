@@ -63,15 +63,7 @@ fn without_cap_net_raw_pppoe_is_off_and_the_rest_runs() {
     );
 
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:1702", T).await;
         client
             .login("user1", "demo", Auth::Chap, T)
             .await

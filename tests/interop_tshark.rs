@@ -79,15 +79,7 @@ fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
         ),
     );
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:1702", T).await;
         let (a, addr) = client
             .login("user1", "demo", Auth::Chap, T)
             .await

@@ -518,6 +518,17 @@ impl DialinClient {
         }
     }
 
+    /// A client bound to `bind` with its tunnel to `server` open; panics if the tunnel does not
+    /// come up within `timeout`.
+    pub async fn connect(bind: &str, server: &str, timeout: Duration) -> Self {
+        let mut client = Self::new(bind.parse().unwrap(), server.parse().unwrap()).await;
+        client
+            .open_tunnel(TunnelConfig::default(), timeout)
+            .await
+            .expect("dial-in tunnel");
+        client
+    }
+
     /// Sessions that reached IPCP or went down so far.
     pub fn settled(&self) -> usize {
         self.settled
