@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod tmpfs;
 pub mod topology;
 
 use std::collections::{HashMap, VecDeque};
