@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod pppoe;
 pub mod tmpfs;
 pub mod topology;
 

@@ -1,7 +1,7 @@
 //! Network namespace topologies and small servers for the end-to-end tests: a subscriber
-//! namespace, a concentrator namespace (where the daemon runs) and a server namespace behind the
-//! concentrator, joined by two veth pairs; a UDP echo server and plain UDP sockets inside a
-//! namespace.
+//! namespace and a concentrator namespace (where the daemon runs) joined by the access veth pair,
+//! optionally a server namespace behind the concentrator; a UDP echo server and plain UDP sockets
+//! inside a namespace.
 //!
 //! ```text
 //!  ns sub                   ns conc                                  ns srv
@@ -34,34 +34,24 @@ pub enum Access {
     Ethernet { conc_mac: &'static str },
 }
 
-/// Three namespaces joined by veth pairs, forwarding on in the concentrator.
-pub struct Topology {
+/// Two namespaces, the subscribers' and the concentrator's, joined by the access veth pair.
+pub struct AccessPair {
     pub sub: NamedNetns,
     pub conc: NamedNetns,
-    pub srv: NamedNetns,
     /// The subscribers' end of the access veth (in `sub`).
     pub sub_if: String,
     /// The daemon's end of the access veth (in `conc`).
     pub conc_if: String,
 }
 
-impl Topology {
-    /// Namespaces `{tag}-sub`, `{tag}-conc`, `{tag}-srv`, the access pair as `access` says and the
-    /// server pair (10.2.0.1 in `conc`, [`SERVER`] in `srv`, which routes 100.64.0.0/16 back via
-    /// the concentrator).
-    pub fn new(tag: &str, access: Access) -> Topology {
+impl AccessPair {
+    /// Namespaces `{tag}-sub` and `{tag}-conc` and the access veth pair, up, as `access` says.
+    pub fn new(tag: &str, access: Access) -> AccessPair {
         let sub = netns(&format!("{tag}-sub"));
         let conc = netns(&format!("{tag}-conc"));
-        let srv = netns(&format!("{tag}-srv"));
         let id = std::process::id() % 100_000;
-        let (sub_if, conc_if, up_if, srv_if) = (
-            format!("{tag}s{id}"),
-            format!("{tag}c{id}"),
-            format!("{tag}d{id}"),
-            format!("{tag}v{id}"),
-        );
+        let (sub_if, conc_if) = (format!("{tag}s{id}"), format!("{tag}c{id}"));
         veth_pair(&sub_if, &sub, &conc_if, &conc);
-        veth_pair(&up_if, &conc, &srv_if, &srv);
         match access {
             Access::Ip => {
                 for (ns, dev, addr) in [
@@ -79,6 +69,41 @@ impl Topology {
                 conc.ip(&["link", "set", &conc_if, "up"]).unwrap();
             }
         }
+        AccessPair {
+            sub,
+            conc,
+            sub_if,
+            conc_if,
+        }
+    }
+}
+
+/// Three namespaces joined by veth pairs, forwarding on in the concentrator.
+pub struct Topology {
+    pub sub: NamedNetns,
+    pub conc: NamedNetns,
+    pub srv: NamedNetns,
+    /// The subscribers' end of the access veth (in `sub`).
+    pub sub_if: String,
+    /// The daemon's end of the access veth (in `conc`).
+    pub conc_if: String,
+}
+
+impl Topology {
+    /// The [`AccessPair`] (`{tag}-sub`, `{tag}-conc`) and a server namespace `{tag}-srv` behind
+    /// the concentrator: 10.2.0.1 in `conc`, [`SERVER`] in `srv`, which routes 100.64.0.0/16 back
+    /// via the concentrator.
+    pub fn new(tag: &str, access: Access) -> Topology {
+        let AccessPair {
+            sub,
+            conc,
+            sub_if,
+            conc_if,
+        } = AccessPair::new(tag, access);
+        let srv = netns(&format!("{tag}-srv"));
+        let id = std::process::id() % 100_000;
+        let (up_if, srv_if) = (format!("{tag}d{id}"), format!("{tag}v{id}"));
+        veth_pair(&up_if, &conc, &srv_if, &srv);
         for (ns, dev, addr) in [
             (&conc, &up_if, "10.2.0.1/24"),
             (&srv, &srv_if, "10.2.0.2/24"),
