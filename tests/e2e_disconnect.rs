@@ -18,14 +18,11 @@ mod support;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
-use l2tpagg::loadgen::{
-    CauseKind, Credentials, DialError, Dialer, DialerOptions, DownOutcome, Subscriber,
-    TransportOptions,
-};
+use l2tpagg::loadgen::{CauseKind, Credentials, DialError, Dialer, DownOutcome, Subscriber};
 use l2tpagg::runtime::netns::NamedNetns;
 use serde_json::Value;
 use support::topology::{Access, EchoServer, SERVER, Topology, udp_socket_in};
-use support::{Daemon, daemon_section, parse_ipv4, udp_packet};
+use support::{Daemon, daemon_section, dialin_dialer, parse_ipv4, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
 const ECHO_PORT: u16 = 5555;
@@ -73,12 +70,7 @@ fn server_socket(srv: &NamedNetns, port: u16) -> UdpSocket {
 }
 
 async fn dialer(server: &str) -> Dialer {
-    let mut options = DialerOptions::l2tp(server.parse().unwrap());
-    if let TransportOptions::L2tp(l2tp) = &mut options.transport {
-        l2tp.bind = "10.1.0.2:0".parse().unwrap();
-    }
-    options.setup_timeout = T;
-    Dialer::start(options).await.expect("dialer")
+    dialin_dialer("10.1.0.2:0", server, T).await
 }
 
 async fn dial(d: &Dialer, name: &str) -> Subscriber {

@@ -16,11 +16,9 @@ mod support;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-use l2tpagg::loadgen::{
-    AuthChoice, Credentials, Dialer, DialerOptions, DownOutcome, TransportOptions,
-};
+use l2tpagg::loadgen::{AuthChoice, Credentials, DownOutcome};
 use support::topology::{Access, SERVER, Topology, udp_socket_in};
-use support::{Daemon, daemon_section, icmp_echo, parse_ipv4, udp_packet};
+use support::{Daemon, daemon_section, dialin_dialer, icmp_echo, parse_ipv4, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -58,12 +56,7 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
         .unwrap();
 
     sub.block_on(|| async {
-        let mut options = DialerOptions::l2tp("10.1.0.1:1702".parse().unwrap());
-        if let TransportOptions::L2tp(l2tp) = &mut options.transport {
-            l2tp.bind = "10.1.0.2:0".parse().unwrap();
-        }
-        options.setup_timeout = T;
-        let dialer = Dialer::start(options).await.expect("dialer");
+        let dialer = dialin_dialer("10.1.0.2:0", "10.1.0.1:1702", T).await;
         let mut subscriber = dialer
             .dial(Credentials::new("user3", "demo").with_auth(AuthChoice::Chap))
             .await

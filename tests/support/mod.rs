@@ -23,6 +23,7 @@ use l2tpagg::l2tp::{
     CloseReason, Endpoint, EndpointConfig, Event as L2tpEvent, PolicyDecision, SessionRequest,
     TunnelConfig, TunnelRequest,
 };
+use l2tpagg::loadgen::{Dialer, DialerOptions, TransportOptions};
 use l2tpagg::ppp::{
     self, ClientConfig, IpcpClientConfig, Link, LinkConfig, NetworkInfo, with_address_control,
 };
@@ -416,6 +417,21 @@ pub fn parse_ipv4(p: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u8, &[u8])> {
         p[9],
         p.get(ihl..total)?,
     ))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Subscribers dialling in over L2TP
+
+/// The load generator's dialer (`loadgen::Dialer`: a subscriber's own LAC with PPP clients) bound
+/// to `bind`, dialling our dial-in front-end at `server`; a dial not up within `setup_timeout`
+/// fails. Tests use it for well-behaved subscribers; [`DialinClient`] is for what it cannot do.
+pub async fn dialin_dialer(bind: &str, server: &str, setup_timeout: Duration) -> Dialer {
+    let mut options = DialerOptions::l2tp(server.parse().unwrap());
+    if let TransportOptions::L2tp(l2tp) = &mut options.transport {
+        l2tp.bind = bind.parse().unwrap();
+    }
+    options.setup_timeout = setup_timeout;
+    Dialer::start(options).await.expect("dialer")
 }
 
 // ------------------------------------------------------------------------------------------------
