@@ -15,7 +15,7 @@ use support::pppoe::{
     recv_matching, tag,
 };
 use support::topology::{Access, AccessPair};
-use support::{Auth, Daemon, DialinClient, daemon_section};
+use support::{Daemon, daemon_section, dialin_dialer};
 
 const T: Duration = Duration::from_secs(15);
 /// A host speaking Discovery by hand from its own MACs.
@@ -163,12 +163,15 @@ fn limits_refuse_politely_and_free_slots_are_served_again() {
             .padi(probe_mac(3))
             .await
             .expect("a PADO for the free slot");
-        let mut client = DialinClient::connect("10.9.0.2:0", "10.9.0.1:1702", T).await;
+        let dialin = dialin_dialer("10.9.0.2:0", "10.9.0.1:1702", T).await;
+        let mut dialed = Vec::new();
         for name in ["user5", "user6"] {
-            client
-                .login(name, "demo", Auth::Chap, T)
-                .await
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            dialed.push(
+                dialin
+                    .dial(Credentials::new(name, "demo"))
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}")),
+            );
         }
         assert_eq!(
             prober.padi(probe_mac(4)).await,
@@ -181,15 +184,14 @@ fn limits_refuse_politely_and_free_slots_are_served_again() {
         assert_eq!(counter("pppoe.admission_closed"), 2);
 
         // A dial-in subscriber leaves: the PPPoE slot is served again.
-        let s = *client.sessions.keys().min().unwrap();
-        client.hang_up(s).await;
+        dialed.remove(0).hang_up().await.expect("user5 hangs up");
         support::wait_for(T, || (daemon.rows(&["sessions"]).len() == 4).then_some(()))
             .expect("the dial-in subscriber's sessions gone");
         dialer
             .dial(Credentials::new("user3", "demo").with_number(3))
             .await
             .expect("user3 logs in once capacity is free");
-        client.close_tunnel(T).await;
+        let _ = dialin.close().await;
         let _ = dialer.close().await;
     })
     .unwrap();

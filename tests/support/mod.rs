@@ -453,8 +453,6 @@ pub struct ClientSession {
     pub down: Option<String>,
     pub network: Option<NetworkInfo>,
     pub link_down: Option<ppp::DownCause>,
-    pub received_ip: VecDeque<Vec<u8>>,
-    pub auth_message: Option<Vec<u8>>,
     /// Raw sessions run no PPP client: the test speaks PPP by hand.
     pub raw: bool,
     /// Frames received on a raw session, as they came (with `FF 03`).
@@ -465,6 +463,16 @@ pub struct ClientSession {
 
 /// A subscriber's LAC dialling into our dial-in front-end over real UDP, with one PPP client
 /// link per session. Single task: every method drives the protocol itself.
+///
+/// Well-behaved subscribers are `loadgen::Dialer`'s ([`dialin_dialer`]). This client stays for
+/// what the Dialer cannot do, because it runs the protocol in the test's own task and exposes
+/// its state: raw sessions with hand-made (malformed) PPP frames and an LCP Terminate-Request
+/// without the PPP client behind it (`daemon_bad_input`, `e2e_dialin_teardown`); a subscriber
+/// that goes silent because nobody drives it (`daemon_echo_failure`); the tunnel's StopCCN and
+/// the session's CDN observed and acknowledged on the test's schedule (`daemon_process`,
+/// `interop_tshark`); calls driven only until the daemon's log says they are up, whatever PPP
+/// does beyond (`interop_xl2tpd`); thousands of dials counted as they settle, for the setup-rate
+/// measurement (`daemon_setup_rate`).
 pub struct DialinClient {
     pub socket: tokio::net::UdpSocket,
     pub server: SocketAddr,
@@ -629,8 +637,6 @@ impl DialinClient {
                 down: None,
                 network: None,
                 link_down: None,
-                received_ip: VecDeque::new(),
-                auth_message: None,
                 raw: false,
                 received_frames: VecDeque::new(),
                 client: client_config(name, password, auth),
@@ -708,15 +714,6 @@ impl DialinClient {
         buf[h..h + frame.len()].copy_from_slice(frame);
         buf.truncate(h + frame.len());
         let _ = self.socket.send_to(&buf, self.server).await;
-    }
-
-    /// Waits for an IPv4 packet on session `s`.
-    pub async fn recv_ip(&mut self, s: u16, timeout: Duration) -> Option<Vec<u8>> {
-        self.drive_until(timeout, |c| {
-            c.sessions.get(&s).is_none_or(|x| !x.received_ip.is_empty())
-        })
-        .await;
-        self.sessions.get_mut(&s)?.received_ip.pop_front()
     }
 
     /// Hangs up session `s` the way a subscriber does: LCP Terminate-Request, then (after the
@@ -839,12 +836,9 @@ impl DialinClient {
                         x.received_frames.push_back(frame.to_vec());
                         return;
                     }
-                    if let ppp::FrameDisposition::Data { protocol, payload } =
-                        x.link.handle_frame(now, frame)
-                        && protocol == 0x0021
-                    {
-                        x.received_ip.push_back(payload.to_vec());
-                    }
+                    // IP that arrives is dropped: tests that exchange traffic both ways use
+                    // `loadgen::Dialer`.
+                    let _ = x.link.handle_frame(now, frame);
                 }
             }
             Ok(Kind::Control { .. }) => {
@@ -919,7 +913,6 @@ impl DialinClient {
                         ppp::Event::NetworkUp(info) => x.network = Some(info),
                         ppp::Event::NetworkDown => x.network = None,
                         ppp::Event::LinkDown(cause) => x.link_down = Some(cause),
-                        ppp::Event::Authenticated { message, .. } => x.auth_message = Some(message),
                         _ => {}
                     }
                     let settled = x.network.is_some() || x.down.is_some() || x.link_down.is_some();
