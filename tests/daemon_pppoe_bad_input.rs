@@ -22,7 +22,7 @@ use support::pppoe::{
     recv_matching, tag,
 };
 use support::topology::{Access, AccessPair};
-use support::{Daemon, daemon_section, icmp_echo, parse_ipv4};
+use support::{Daemon, daemon_section};
 
 const T: Duration = Duration::from_secs(15);
 /// Answers to unknown sessions allowed per second (`lac.pppoe.unknown_session_padt_per_second`).
@@ -94,17 +94,8 @@ fn rss_kib(daemon: &Daemon) -> u64 {
 
 /// Pings the LNS's own address through the subscriber's session and waits for the reply.
 async fn ping(sub: &mut Subscriber, seq: u16) {
-    let addr = sub.address();
     let lns = std::net::Ipv4Addr::new(100, 64, 0, 1);
-    sub.send_ip(&icmp_echo(addr, lns, 0x7070, seq, b"still here"))
-        .await
-        .unwrap();
-    let reply = tokio::time::timeout(T, sub.recv_ip())
-        .await
-        .expect("echo reply in time")
-        .expect("the session is up");
-    let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
-    assert_eq!((src, dst, proto, payload[0]), (lns, addr, 1, 0));
+    support::traffic::ping(sub, lns, 0x7070, seq, b"still here", T).await;
 }
 
 #[test]

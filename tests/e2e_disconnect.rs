@@ -22,7 +22,8 @@ use l2tpagg::loadgen::{CauseKind, Credentials, DialError, Dialer, DownOutcome, S
 use l2tpagg::runtime::netns::NamedNetns;
 use serde_json::Value;
 use support::topology::{Access, EchoServer, SERVER, Topology, udp_socket_in};
-use support::{Daemon, daemon_section, dialin_dialer, parse_ipv4, udp_packet};
+use support::traffic::recv_udp;
+use support::{Daemon, daemon_section, dialin_dialer, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
 const ECHO_PORT: u16 = 5555;
@@ -83,15 +84,7 @@ async fn dial(d: &Dialer, name: &str) -> Subscriber {
 async fn echo(s: &mut Subscriber, port: u16) {
     let p = udp_packet(s.address(), port, SERVER, ECHO_PORT, b"ping");
     s.send_ip(&p).await.unwrap();
-    let reply = tokio::time::timeout(T, s.recv_ip())
-        .await
-        .expect("echo reply in time")
-        .expect("the session is up");
-    let (src, dst, _, payload) = parse_ipv4(&reply).expect("IPv4");
-    assert_eq!(
-        (src, dst, &payload[8..]),
-        (SERVER, s.address(), &b"ping"[..])
-    );
+    assert_eq!(recv_udp(s, SERVER, T, "echo reply").await, b"ping");
 }
 
 /// Echo traffic every [`PACE`] for `span`: the subscriber is busy, not idle.
@@ -446,13 +439,8 @@ disconnect_profile = "idle"
             // r1 comes back within the grace: same address, and the datagram first.
             let mut again = dial(&d, "r1").await;
             assert_eq!(again.address(), address, "the held address comes back");
-            let p = tokio::time::timeout(T, again.recv_ip())
-                .await
-                .expect("the held packet arrives")
-                .expect("the session is up");
-            let (src, dst, proto, payload) = parse_ipv4(&p).expect("IPv4");
-            assert_eq!((src, dst, proto), (SERVER, address, 17));
-            assert_eq!(&payload[8..], b"while you were away");
+            let held = recv_udp(&mut again, SERVER, T, "the held packet arrives").await;
+            assert_eq!(held, b"while you were away");
             daemon.wait_event("resumed: same address, buffered packets first", T, |e| {
                 e["fields"]["subscriber"] == "r1" && e["fields"]["buffered_packets"] == 1
             });

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use l2tpagg::loadgen::{AuthChoice, Credentials, DownOutcome};
 use support::topology::{Access, SERVER, Topology, udp_socket_in};
-use support::{Daemon, daemon_section, dialin_dialer, icmp_echo, parse_ipv4, udp_packet};
+use support::traffic::{ping, recv_udp, udp_to_server};
+use support::{Daemon, daemon_section, dialin_dialer, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -65,49 +66,21 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
         assert_eq!(&addr.octets()[..3], &[100, 64, 1]);
 
         // UDP both ways: the server sees the assigned address as the source.
-        subscriber
-            .send_ip(&udp_packet(
-                addr,
-                40000,
-                SERVER,
-                5555,
-                b"hello from the subscriber",
-            ))
-            .await
-            .unwrap();
-        let mut buf = [0u8; 1500];
-        let (n, from) = server
-            .recv_from(&mut buf)
-            .expect("the server receives the datagram");
-        assert_eq!(&buf[..n], b"hello from the subscriber");
-        assert_eq!(
-            from.ip(),
-            std::net::IpAddr::V4(addr),
-            "server sees the subscriber's address"
-        );
+        let from = udp_to_server(&subscriber, 40000, &server, b"hello from the subscriber").await;
         assert_eq!(from.port(), 40000);
         server.send_to(b"hello from the server", from).unwrap();
-        let reply = tokio::time::timeout(T, subscriber.recv_ip())
-            .await
-            .expect("the reply reaches the subscriber in time")
-            .expect("the session is up");
-        let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
-        assert_eq!((src, dst, proto), (SERVER, addr, 17));
-        assert_eq!(&payload[8..], b"hello from the server");
+        let reply = recv_udp(
+            &mut subscriber,
+            SERVER,
+            T,
+            "the reply reaches the subscriber",
+        )
+        .await;
+        assert_eq!(reply, b"hello from the server");
 
         // ICMP echo: the server's kernel answers.
-        subscriber
-            .send_ip(&icmp_echo(addr, SERVER, 0x4242, 1, b"ping"))
-            .await
-            .unwrap();
-        let reply = tokio::time::timeout(T, subscriber.recv_ip())
-            .await
-            .expect("echo reply in time")
-            .unwrap();
-        let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
-        assert_eq!((src, dst, proto), (SERVER, addr, 1));
-        assert_eq!(payload[0], 0, "ICMP echo reply");
-        assert_eq!(&payload[4..8], &[0x42, 0x42, 0, 1]);
+        let icmp = ping(&mut subscriber, SERVER, 0x4242, 1, b"ping", T).await;
+        assert_eq!(&icmp[4..8], &[0x42, 0x42, 0, 1]);
 
         // A spoofed source never reaches the server and is counted.
         let spoofed = Ipv4Addr::new(100, 64, 1, 250);
@@ -122,6 +95,7 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
             .send_ip(&udp_packet(addr, 40000, SERVER, 5555, b"after"))
             .await
             .unwrap();
+        let mut buf = [0u8; 1500];
         let (n, from) = server
             .recv_from(&mut buf)
             .expect("the legitimate packet arrives");

@@ -15,18 +15,19 @@
 
 mod support;
 
-use std::net::{IpAddr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use l2tpagg::loadgen::pppoe_core::subscriber_mac;
 use l2tpagg::loadgen::{AuthChoice, Credentials, Dialer, DialerOptions, DownOutcome};
 use l2tpagg::runtime::packet::{MacAddr, PacketSocket, ethertype};
 use serde_json::Value;
+use support::pppoe::AC_MAC;
 use support::topology::{Access, SERVER, Topology, udp_socket_in};
-use support::{Daemon, daemon_section, icmp_echo, parse_ipv4, udp_packet};
+use support::traffic::{ping, recv_udp, udp_to_server};
+use support::{Daemon, daemon_section, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
-const AC_MAC: &str = "02:ac:00:00:00:01";
 
 fn topology(tag: &str) -> Topology {
     Topology::new(tag, Access::Ethernet { conc_mac: AC_MAC })
@@ -136,28 +137,16 @@ fn pppoe_subscriber_reaches_a_server_behind_the_lns_and_logs_out() {
             assert_eq!(row["state"], "established");
 
             // UDP both ways: the server sees the assigned address as the source.
-            subscriber
-                .send_ip(&udp_packet(addr, 40000, SERVER, 5555, b"hello over pppoe"))
-                .await
-                .unwrap();
-            let mut buf = [0u8; 1500];
-            let (n, from) = server
-                .recv_from(&mut buf)
-                .expect("the server receives the datagram");
-            assert_eq!(&buf[..n], b"hello over pppoe");
-            assert_eq!(
-                from.ip(),
-                IpAddr::V4(addr),
-                "server sees the subscriber's address"
-            );
+            let from = udp_to_server(&subscriber, 40000, &server, b"hello over pppoe").await;
             server.send_to(b"hello from the server", from).unwrap();
-            let reply = tokio::time::timeout(T, subscriber.recv_ip())
-                .await
-                .expect("the reply reaches the subscriber in time")
-                .expect("the session is up");
-            let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
-            assert_eq!((src, dst, proto), (SERVER, addr, 17));
-            assert_eq!(&payload[8..], b"hello from the server");
+            let reply = recv_udp(
+                &mut subscriber,
+                SERVER,
+                T,
+                "the reply reaches the subscriber",
+            )
+            .await;
+            assert_eq!(reply, b"hello from the server");
 
             // Full-size packets: 1492 octets of IP is the largest a PPPoE session carries
             // (RFC 2516 §7), and it crosses both ways unfragmented.
@@ -166,6 +155,7 @@ fn pppoe_subscriber_reaches_a_server_behind_the_lns_and_logs_out() {
                 .send_ip(&udp_packet(addr, 40000, SERVER, 5555, &big))
                 .await
                 .unwrap();
+            let mut buf = [0u8; 1500];
             let (n, _) = server.recv_from(&mut buf).expect("the full-size datagram");
             assert_eq!(n, big.len());
             server.send_to(&big, from).unwrap();
@@ -176,17 +166,7 @@ fn pppoe_subscriber_reaches_a_server_behind_the_lns_and_logs_out() {
             assert_eq!(reply.len(), 1492);
 
             // ICMP echo: the server's kernel answers.
-            subscriber
-                .send_ip(&icmp_echo(addr, SERVER, 0x4242, 1, b"ping"))
-                .await
-                .unwrap();
-            let reply = tokio::time::timeout(T, subscriber.recv_ip())
-                .await
-                .expect("echo reply in time")
-                .unwrap();
-            let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
-            assert_eq!((src, dst, proto), (SERVER, addr, 1));
-            assert_eq!(payload[0], 0, "ICMP echo reply");
+            ping(&mut subscriber, SERVER, 0x4242, 1, b"ping", T).await;
 
             // The counters moved on both roles' rows.
             let rows = daemon.rows(&["sessions"]);

@@ -10,6 +10,7 @@
 pub mod pppoe;
 pub mod tmpfs;
 pub mod topology;
+pub mod traffic;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
