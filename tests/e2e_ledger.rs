@@ -15,14 +15,13 @@
 mod support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use l2tpagg::loadgen::{Credentials, Dialer, DialerOptions, DownOutcome, Subscriber};
 use serde_json::Value;
+use support::configs::{loopback_lac, loopback_lns};
 use support::topology::EchoServer;
-use support::{Daemon, binary, daemon_section, netns, wait_for};
+use support::{Daemon, netns, wait_for};
 
 const LNS_PORT: u16 = 11701;
 const DIALIN_PORT: u16 = 11702;
@@ -48,49 +47,20 @@ fn common() -> String {
 }
 
 fn lns_config() -> String {
-    format!(
-        "{daemon}\n[ppp]\nlcp_echo_interval = \"0s\"\n\
-         [lns]\nlisten = [\"127.0.0.1:{LNS_PORT}\"]\nlocal_address = \"{LNS_ADDRESS}\"\n\
-         [lns.tun]\nname = \"l2tpled0\"\n\
-         [[lns.peers]]\nname = \"lacs\"\naddress = \"127.0.0.0/8\"\n\
-         [[lns.pools]]\nname = \"p\"\nranges = [\"100.64.1.0/24\"]\ndefault = true\n{common}",
-        daemon = daemon_section(Path::new("{dir}")),
-        common = common(),
-    )
+    loopback_lns(LNS_PORT, "l2tpled0", &common())
 }
 
 fn lac_config() -> String {
-    format!(
-        "{daemon}\n[lac]\nsetup_timeout = \"5s\"\nempty_tunnel_linger = \"1s\"\n\
-         [[lac.lines]]\nname = \"lo\"\nbind = \"127.0.0.1\"\ncapacity = \"10G\"\n\
-         [[lac.peers]]\nname = \"lns\"\naddress = \"127.0.0.1:{LNS_PORT}\"\nrealms = [\"*\"]\n\
-         [lac.dialin]\nlisten = [\"127.0.0.1:{DIALIN_PORT}\"]\n\
-         [[lac.dialin.peers]]\nname = \"cpe\"\naddress = \"127.0.0.0/8\"\n{common}",
-        daemon = daemon_section(Path::new("{dir}")),
-        common = common(),
+    loopback_lac(
+        LNS_PORT,
+        DIALIN_PORT,
+        "empty_tunnel_linger = \"1s\"\n",
+        &common(),
     )
 }
 
-/// `l2tpagg billing ARGS --config CONFIG`, JSON on stdout.
-fn billing(config: &Path, args: &[&str]) -> Value {
-    let out = Command::new(binary())
-        .arg("billing")
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("run l2tpagg billing");
-    assert!(
-        out.status.success(),
-        "billing {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("billing --json prints JSON")
-}
-
 fn usage(d: &Daemon, who: &str) -> Value {
-    billing(&d.config_path, &["usage", "--subscriber", who, "--json"])
+    d.billing_json(&["usage", "--subscriber", who, "--json"])
 }
 
 fn record_types(usage: &Value) -> Vec<String> {
@@ -334,10 +304,7 @@ fn lac_ledger_records_and_bills_what_subscribers_exchanged_and_nothing_twice() {
         .unwrap()
         .format("%Y-%m")
         .to_string();
-    let inv = billing(
-        &lac.config_path,
-        &["invoice", "--period", &period, "--json"],
-    );
+    let inv = lac.billing_json(&["invoice", "--period", &period, "--json"]);
     let acme = inv["accounts"]
         .as_array()
         .unwrap()

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod configs;
 pub mod pppoe;
 pub mod tmpfs;
 pub mod topology;
@@ -315,6 +316,26 @@ impl Daemon {
             status.unwrap_or_else(|| panic!("{}: did not exit within {timeout:?}", self.name));
         self.child = None;
         status
+    }
+
+    /// `l2tpagg billing ARGS --config CONFIG` with this daemon's configuration, as an operator
+    /// runs it; panics unless it succeeds, and parses stdout as JSON (pass `--json`).
+    pub fn billing_json(&self, args: &[&str]) -> Value {
+        let out = Command::new(binary())
+            .arg("billing")
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .output()
+            .expect("run l2tpagg billing");
+        assert!(
+            out.status.success(),
+            "{}: billing {args:?} failed: {}{}",
+            self.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("billing --json prints JSON")
     }
 
     /// Replaces the config file (for reload tests).
