@@ -9,23 +9,10 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use l2tpagg::wire::DEFAULT_VENDOR_ID;
-use l2tpagg::wire::avp::wireshark_dissector;
+use support::tshark::{assert_decodes, assert_no_expert_warnings, dissector_arg, tshark};
 use support::{Auth, Daemon, DialinClient, daemon_section, netns, udp_packet, wait_for};
 
 const T: Duration = Duration::from_secs(15);
-
-fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark").args(args).output().unwrap_or_else(|e| {
-        panic!("tshark is required for this test (apt-get install tshark; .ci/run installs it): {e}")
-    });
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
@@ -114,51 +101,27 @@ fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
         .status();
     let _ = capture.wait();
 
-    let lua = dir.path().join("l2tpagg.lua");
-    std::fs::write(&lua, wireshark_dissector(DEFAULT_VENDOR_ID)).unwrap();
-    let lua_arg = format!("lua_script:{}", lua.display());
+    let lua_arg = dissector_arg(dir.path());
     let file = pcap.to_str().unwrap();
     let decode = ["-d", "udp.port==1702,l2tp"];
     let mut args = vec!["-X", &lua_arg, "-r", file, "-V"];
     args.extend_from_slice(&decode);
     let verbose = tshark(&args);
-    assert!(
-        !verbose.contains("Malformed"),
-        "tshark found a malformed packet:\n{verbose}"
+    assert_decodes(
+        &verbose,
+        &[
+            "Hidden: True",
+            "Proxy Authen Type",
+            "Last Sent LCP CONFREQ",
+            "Vendor l2tpagg (32473): Capabilities AVP",
+            "Vendor l2tpagg (32473): Disconnect Cause AVP",
+            "Challenge Handshake Authentication Protocol",
+            "Password Authentication Protocol",
+            "PPP IP Control Protocol",
+            "User Datagram Protocol, Src Port: 4000",
+        ],
     );
-    for expected in [
-        "Start_Control_Request",
-        "Start_Control_Reply",
-        "Start_Control_Connected",
-        "Incoming_Call_Request",
-        "Incoming_Call_Reply",
-        "Incoming_Call_Connected",
-        "Call_Disconnect_Notification",
-        "Stop_Control_Notification",
-        "Hidden: True",
-        "Proxy Authen Type",
-        "Last Sent LCP CONFREQ",
-        "Vendor l2tpagg (32473): Capabilities AVP",
-        "Vendor l2tpagg (32473): Disconnect Cause AVP",
-        "Challenge Handshake Authentication Protocol",
-        "Password Authentication Protocol",
-        "PPP IP Control Protocol",
-        "User Datagram Protocol, Src Port: 4000",
-    ] {
-        assert!(
-            verbose.contains(expected),
-            "tshark output lacks {expected:?}"
-        );
-    }
     let mut args = vec!["-X", &lua_arg, "-r", file, "-q", "-z", "expert"];
     args.extend_from_slice(&decode);
-    let expert = tshark(&args);
-    let bad: Vec<&str> = expert
-        .lines()
-        .filter(|l| (l.starts_with("Errors") || l.starts_with("Warns")) && !l.contains("(0)"))
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "tshark expert items of severity warning or worse:\n{expert}"
-    );
+    assert_no_expert_warnings(&tshark(&args));
 }

@@ -12,6 +12,7 @@ pub mod pppoe;
 pub mod tmpfs;
 pub mod topology;
 pub mod traffic;
+pub mod tshark;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
