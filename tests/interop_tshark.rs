@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use support::tshark::{assert_decodes, assert_no_expert_warnings, dissector_arg, tshark};
@@ -20,6 +20,7 @@ fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("daemon.pcapng");
     let capture_log = dir.path().join("capture.log");
+    let capture_out = dir.path().join("capture.out");
     let mut capture = Command::new("ip")
         .args([
             "netns",
@@ -30,10 +31,12 @@ fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
             "lo",
             "-f",
             "udp",
+            "-P",
+            "-l",
             "-w",
         ])
         .arg(&pcap)
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(&capture_out).unwrap())
         .stderr(std::fs::File::create(&capture_log).unwrap())
         .spawn()
         .expect("tshark is required for this test (apt-get install tshark)");
@@ -44,6 +47,23 @@ fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
             .then_some(()))
         .is_some(),
         "capture did not start: {}",
+        std::fs::read_to_string(&capture_log).unwrap_or_default()
+    );
+    // tshark says "Capturing on" before the capture is live: packets right after it can be
+    // missed. Probe with datagrams until tshark has printed one (`-P`); then it sees everything.
+    let probe = ns
+        .run(|| std::net::UdpSocket::bind("127.0.0.1:0"))
+        .unwrap()
+        .expect("probe socket");
+    assert!(
+        wait_for(T, || {
+            let _ = probe.send_to(b"capture probe", "127.0.0.1:9");
+            std::fs::metadata(&capture_out)
+                .is_ok_and(|m| m.len() > 0)
+                .then_some(())
+        })
+        .is_some(),
+        "the capture never saw a probe: {}",
         std::fs::read_to_string(&capture_log).unwrap_or_default()
     );
 
