@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod configs;
 pub mod pppoe;
 pub mod tmpfs;
