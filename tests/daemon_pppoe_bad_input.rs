@@ -72,6 +72,18 @@ async fn send(socket: &PacketSocket, src: MacAddr, dst: MacAddr, payload: &[u8])
         .expect("send on the veth");
 }
 
+/// A PADI from each of the random MACs numbered `macs` (its number as Host-Uniq), in turn.
+async fn padi_from_random_macs(socket: &PacketSocket, macs: std::ops::Range<u32>) {
+    for n in macs {
+        let padi = discovery(
+            PADI,
+            0,
+            &[(SERVICE_NAME, b""), (HOST_UNIQ, &n.to_be_bytes())],
+        );
+        send(socket, random_mac(n), MacAddr::BROADCAST, &padi).await;
+    }
+}
+
 /// Every frame waiting on `socket`: (destination, payload).
 fn drain(socket: &PacketSocket) -> Vec<(MacAddr, Vec<u8>)> {
     let mut buf = vec![0u8; 2048];
@@ -220,37 +232,13 @@ fn bad_pppoe_input_is_counted_bounded_and_harmless() {
 
         // A PADI flood from random MACs: each costs one PADO at most and leaves nothing.
         // Warm the allocator first so the measurement sees growth, not first use.
-        for n in 0..2_000u32 {
-            send(
-                &disc,
-                random_mac(n),
-                MacAddr::BROADCAST,
-                &discovery(
-                    PADI,
-                    0,
-                    &[(SERVICE_NAME, b""), (HOST_UNIQ, &n.to_be_bytes())],
-                ),
-            )
-            .await;
-        }
+        padi_from_random_macs(&disc, 0..2_000).await;
         // Let the warm-up's answers come back before measuring.
         count_pados(&disc, Duration::from_millis(500)).await;
         let rss_before = rss_kib(&daemon);
         const FLOOD: u32 = 50_000;
         let started = Instant::now();
-        for n in 10_000..10_000 + FLOOD {
-            send(
-                &disc,
-                random_mac(n),
-                MacAddr::BROADCAST,
-                &discovery(
-                    PADI,
-                    0,
-                    &[(SERVICE_NAME, b""), (HOST_UNIQ, &n.to_be_bytes())],
-                ),
-            )
-            .await;
-        }
+        padi_from_random_macs(&disc, 10_000..10_000 + FLOOD).await;
         let flood_time = started.elapsed();
         // Let the daemon take what the kernel queued, then count the PADOs that came back.
         let answered = count_pados(&disc, Duration::from_millis(1000)).await;

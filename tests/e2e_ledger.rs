@@ -72,6 +72,22 @@ fn record_types(usage: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The record types of a usage report, which must run from a session start to a session stop.
+fn start_to_stop(usage: &Value) -> Vec<String> {
+    let types = record_types(usage);
+    assert_eq!(
+        types.first().map(String::as_str),
+        Some("session_start"),
+        "{usage}"
+    );
+    assert_eq!(
+        types.last().map(String::as_str),
+        Some("session_stop"),
+        "{usage}"
+    );
+    types
+}
+
 /// Waits until the daemon's ledger has written and synced everything it accepted.
 fn wait_ledger_durable(d: &Daemon) -> Value {
     wait_for(T, || {
@@ -212,17 +228,7 @@ fn lac_ledger_records_and_bills_what_subscribers_exchanged_and_nothing_twice() {
     let mut stops = Vec::new();
     for (who, t) in [("alice", ta), ("bob", tb)] {
         let u = usage(&lac, who);
-        let types = record_types(&u);
-        assert_eq!(
-            types.first().map(String::as_str),
-            Some("session_start"),
-            "{u}"
-        );
-        assert_eq!(
-            types.last().map(String::as_str),
-            Some("session_stop"),
-            "{u}"
-        );
+        let types = start_to_stop(&u);
         assert_eq!(types.iter().filter(|t| *t == "session_start").count(), 1);
         assert_eq!(types.iter().filter(|t| *t == "session_stop").count(), 1);
         assert!(
@@ -267,17 +273,7 @@ fn lac_ledger_records_and_bills_what_subscribers_exchanged_and_nothing_twice() {
     }
     assert!(record_types(&usage(&lac, "carol")).is_empty());
     let u = usage(&lns, "carol");
-    let types = record_types(&u);
-    assert_eq!(
-        types.first().map(String::as_str),
-        Some("session_start"),
-        "{u}"
-    );
-    assert_eq!(
-        types.last().map(String::as_str),
-        Some("session_stop"),
-        "{u}"
-    );
+    start_to_stop(&u);
     let records = u["records"].as_array().unwrap();
     assert_eq!(
         records[0]["event"]["place"]["line"],
