@@ -17,26 +17,18 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use l2tpagg::loadgen::{AuthChoice, Credentials, DownOutcome};
+use support::configs::both_roles;
 use support::topology::{Access, SERVER, Topology, udp_socket_in};
 use support::traffic::{ping, recv_udp, udp_to_server};
-use support::{Daemon, daemon_section, dialin_dialer, udp_packet};
+use support::{Daemon, dialin_dialer, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
 
 fn config() -> String {
-    format!(
-        "{daemon}\n\
-         [lns]\nlisten = [\"127.0.0.1:1701\"]\nlocal_address = \"100.64.0.1\"\n\
-         [lns.tun]\nname = \"l2tpe0\"\n\
-         [[lns.peers]]\nname = \"self\"\naddress = \"127.0.0.1\"\n\
-         [[lns.pools]]\nname = \"subs\"\nranges = [\"100.64.1.0/24\"]\ndefault = true\n\
-         [lac]\nempty_tunnel_linger = \"1s\"\nsetup_timeout = \"3s\"\n\
-         [[lac.lines]]\nname = \"lo\"\nbind = \"127.0.0.1\"\ncapacity = \"1G\"\n\
-         [[lac.peers]]\nname = \"lns\"\naddress = \"127.0.0.1:1701\"\nrealms = [\"*\"]\n\
-         [lac.dialin]\nlisten = [\"10.1.0.1:1702\"]\n\
-         [[lac.dialin.peers]]\nname = \"cpe\"\naddress = \"10.1.0.0/24\"\n\
-         [[subscriber_range]]\nprefix = \"user\"\nfirst = 1\ncount = 10\nsecret = \"demo\"\n",
-        daemon = daemon_section(std::path::Path::new("{dir}")),
+    both_roles(
+        "l2tpe0",
+        "[lac.dialin]\nlisten = [\"10.1.0.1:1702\"]\n\
+         [[lac.dialin.peers]]\nname = \"cpe\"\naddress = \"10.1.0.0/24\"\n",
     )
 }
 

@@ -22,10 +22,11 @@ use l2tpagg::loadgen::pppoe_core::subscriber_mac;
 use l2tpagg::loadgen::{AuthChoice, Credentials, Dialer, DialerOptions, DownOutcome};
 use l2tpagg::runtime::packet::{MacAddr, PacketSocket, ethertype};
 use serde_json::Value;
+use support::configs::both_roles;
 use support::pppoe::AC_MAC;
 use support::topology::{Access, SERVER, Topology, udp_socket_in};
 use support::traffic::{ping, recv_udp, udp_to_server};
-use support::{Daemon, daemon_section, udp_packet};
+use support::{Daemon, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -34,18 +35,9 @@ fn topology(tag: &str) -> Topology {
 }
 
 fn config(interface: &str) -> String {
-    format!(
-        "{daemon}\n\
-         [lns]\nlisten = [\"127.0.0.1:1701\"]\nlocal_address = \"100.64.0.1\"\n\
-         [lns.tun]\nname = \"l2tpp0\"\n\
-         [[lns.peers]]\nname = \"self\"\naddress = \"127.0.0.1\"\n\
-         [[lns.pools]]\nname = \"subs\"\nranges = [\"100.64.1.0/24\"]\ndefault = true\n\
-         [lac]\nempty_tunnel_linger = \"1s\"\nsetup_timeout = \"3s\"\n\
-         [[lac.lines]]\nname = \"lo\"\nbind = \"127.0.0.1\"\ncapacity = \"1G\"\n\
-         [[lac.peers]]\nname = \"lns\"\naddress = \"127.0.0.1:1701\"\nrealms = [\"*\"]\n\
-         [lac.pppoe]\ninterfaces = [\"{interface}\"]\nac_name = \"e2e-ac\"\n\
-         [[subscriber_range]]\nprefix = \"user\"\nfirst = 1\ncount = 10\nsecret = \"demo\"\n",
-        daemon = daemon_section(std::path::Path::new("{dir}")),
+    both_roles(
+        "l2tpp0",
+        &format!("[lac.pppoe]\ninterfaces = [\"{interface}\"]\nac_name = \"e2e-ac\"\n"),
     )
 }
 
