@@ -8,8 +8,7 @@ mod support;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use l2tpagg::loadgen::{AuthChoice, CauseKind, Credentials, DialError};
-use support::{Daemon, daemon_section, dialin_dialer, netns};
+use support::{Auth, Daemon, DialinClient, daemon_section, netns};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -55,12 +54,12 @@ fn secrets_static_addresses_and_an_exhausted_pool() {
         "{routes}"
     );
     ns.block_on(|| async {
-        let dialer = dialin_dialer("127.0.0.1:0", "127.0.0.1:1702", T).await;
-        let alice = dialer
-            .dial(Credentials::new("alice", "a"))
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:1702", T).await;
+        let (_, a) = client
+            .login("alice", "a", Auth::Chap, T)
             .await
             .expect("alice");
-        assert_eq!(alice.address(), Ipv4Addr::new(100, 64, 9, 9));
+        assert_eq!(a, Ipv4Addr::new(100, 64, 9, 9));
         let failed = lac.wait_event("tunnel setup failed", T, |e| e["fields"]["peer"] == "wrong");
         let cause = failed["fields"]["cause"].as_str().unwrap().to_owned();
         assert!(
@@ -72,11 +71,8 @@ fn secrets_static_addresses_and_an_exhausted_pool() {
         });
 
         // The pool's only address is taken: bob is refused with a clear cause.
-        // Refused: down before the setup timeout (T), not timed out.
-        match dialer.dial(Credentials::new("bob", "b")).await {
-            Err(DialError::Failed(cause)) if cause.kind != CauseKind::SetupTimeout => {}
-            other => panic!("bob not refused: {other:?}"),
-        }
+        let bob = client.dial("bob", "b", Auth::Chap);
+        assert!(client.wait_down(bob, T).await, "bob not refused");
         let refused = lns.wait_event("session refused: no address", T, |e| {
             e["fields"]["subscriber"] == "bob"
         });
@@ -93,11 +89,11 @@ fn secrets_static_addresses_and_an_exhausted_pool() {
         });
 
         // A static address is the subscriber's own.
-        let carol = dialer
-            .dial(Credentials::new("carol", "c").with_auth(AuthChoice::Pap))
+        let (_, c) = client
+            .login("carol", "c", Auth::Pap, T)
             .await
             .expect("carol");
-        assert_eq!(carol.address(), Ipv4Addr::new(192, 0, 2, 77));
+        assert_eq!(c, Ipv4Addr::new(192, 0, 2, 77));
         let rows = lns.rows(&["sessions"]);
         assert_eq!(rows.len(), 2, "{rows:?}");
 

@@ -488,15 +488,16 @@ pub struct ClientSession {
 /// A subscriber's LAC dialling into our dial-in front-end over real UDP, with one PPP client
 /// link per session. Single task: every method drives the protocol itself.
 ///
-/// Well-behaved subscribers are `loadgen::Dialer`'s ([`dialin_dialer`]). This client stays for
-/// what the Dialer cannot do, because it runs the protocol in the test's own task and exposes
-/// its state: raw sessions with hand-made (malformed) PPP frames and an LCP Terminate-Request
-/// without the PPP client behind it (`daemon_bad_input`, `e2e_dialin_teardown`); a subscriber
-/// that goes silent because nobody drives it (`daemon_echo_failure`); the tunnel's StopCCN and
-/// the session's CDN observed and acknowledged on the test's schedule (`daemon_process`,
-/// `interop_tshark`); calls driven only until the daemon's log says they are up, whatever PPP
-/// does beyond (`interop_xl2tpd`); thousands of dials counted as they settle, for the setup-rate
-/// measurement (`daemon_setup_rate`).
+/// Well-behaved subscribers are `loadgen::Dialer`'s ([`dialin_dialer`]). This client stays for what
+/// the Dialer cannot do, because it runs the protocol in the test's own task and exposes its state:
+/// raw sessions with hand-made (malformed) PPP frames and an LCP Terminate-Request without the PPP
+/// client behind it (`daemon_bad_input`, `e2e_dialin_teardown`); a subscriber that goes silent
+/// because nobody drives it (`daemon_echo_failure`); a refused login that waits for the daemon's
+/// CDN (the Dialer hangs up at once on an authentication failure, racing the cause the test checks:
+/// `daemon_lns_pools`); the tunnel's StopCCN and the session's CDN observed and acknowledged on the
+/// test's schedule (`daemon_process`, `interop_tshark`); calls driven only until the daemon's log
+/// says they are up, whatever PPP does beyond (`interop_xl2tpd`); thousands of dials counted as
+/// they settle, for the setup-rate measurement (`daemon_setup_rate`).
 pub struct DialinClient {
     pub socket: tokio::net::UdpSocket,
     pub server: SocketAddr,
