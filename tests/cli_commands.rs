@@ -2,23 +2,14 @@
 //! against a control socket served by this test process, `billing` finding (or not) its ledger, and
 //! the subcommands that are not wired yet refusing loudly.
 
-use std::process::{Command, Output};
+mod support;
+
 use std::sync::Arc;
 
 use l2tpagg::ctl::{ErrorCode, Request, Response, Role, SessionRow};
 use l2tpagg::runtime::ctl_server::{CtlServer, handler_fn};
 use l2tpagg::runtime::shutdown::ShutdownCoordinator;
-
-fn l2tpagg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_l2tpagg"))
-        .args(args)
-        .output()
-        .expect("run l2tpagg")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::cli::{ConfigFile, l2tpagg, text};
 
 #[test]
 fn help_for_every_subcommand() {
@@ -131,16 +122,14 @@ fn usage_errors_exit_2() {
 /// it exit 1 with the same messages, before anything is bound.
 #[test]
 fn run_refuses_an_invalid_configuration_with_checks_messages() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[lns]\nlisten = [\"1.2.3\"]\n").unwrap();
-    let out = l2tpagg(&["run", "--config", bad.to_str().unwrap()]);
+    let bad = ConfigFile::new("[lns]\nlisten = [\"1.2.3\"]\n");
+    let out = bad.run("run");
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
         err.contains(&format!(
             "{}:2:11: lns.listen[0]: invalid address",
-            bad.display()
+            bad.path
         )),
         "{err}"
     );
@@ -200,13 +189,11 @@ fn check_accepts_the_example_and_names_file_line_and_key_of_each_error() {
     let out = l2tpagg(&["check", "--config", example]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[lns]\nlisten = [\"1.2.3\"]\nbogus = 1\n").unwrap();
-    let out = l2tpagg(&["check", "--config", bad.to_str().unwrap()]);
+    let bad = ConfigFile::new("[lns]\nlisten = [\"1.2.3\"]\nbogus = 1\n");
+    let out = bad.run("check");
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    let at = |line: &str| format!("{}:{line}", bad.display());
+    let at = |line: &str| format!("{}:{line}", bad.path);
     assert!(
         err.contains(&format!("{}: lns.listen[0]: invalid address", at("2:11"))),
         "{err}"

@@ -60,15 +60,7 @@ fn malformed_datagrams_and_an_sccrq_flood_are_counted_and_harmless() {
     let ns = netns("badwire");
     let daemon = Daemon::start("conc", Some(ns.name()), &config());
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:1702", T).await;
         client
             .login("user1", "demo", Auth::Chap, T)
             .await
@@ -204,15 +196,7 @@ fn bad_ppp_from_subscribers_never_crashes_the_daemon() {
     let ns = netns("badppp");
     let daemon = Daemon::start("conc", Some(ns.name()), &config());
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:1702", T).await;
         let (good, _) = client
             .login("user1", "demo", Auth::Chap, T)
             .await

@@ -2,7 +2,8 @@
 //! watches relayed L2TP frames (LAC, both directions), terminated IPv4 to the TUN device (LNS,
 //! with the anti-spoofing check), packets from the TUN device toward their session, and drops.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod counting_alloc;
+
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,22 +17,8 @@ use l2tpagg::dataplane::sessions::{
 use l2tpagg::runtime::clock::test_epoch;
 use l2tpagg::wire::data::{Kind, classify};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Counts bytes sent; stores nothing (storing would allocate).
 #[derive(Default)]
@@ -138,7 +125,7 @@ fn relaying_terminating_and_tun_forwarding_do_not_allocate() {
     let mut tun_buf = tun_packet.clone();
     let mut forwarded = 0;
 
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = counting_alloc::allocations();
     for _ in 0..2_000 {
         for (i, (t, _)) in packets.iter().enumerate() {
             let buf = &mut bufs[i];
@@ -168,7 +155,7 @@ fn relaying_terminating_and_tun_forwarding_do_not_allocate() {
             forwarded += 1;
         }
     }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let after = counting_alloc::allocations();
     assert_eq!(after - before, 0, "the forward path allocated");
     // Relay both ways, termination and the TUN direction forward; spoofed and unknown drop.
     assert_eq!(forwarded, 2_000 * 4);

@@ -4,15 +4,9 @@
 //! the sampling interval, IPv6 servers and two server lists for one session each come out as
 //! `FILE:LINE:COL: key: message`, all of them in one run, and the exit status is 1.
 
-use std::process::{Command, Output};
+mod support;
 
-fn l2tpagg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_l2tpagg"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run l2tpagg")
-}
+use support::cli::{ConfigFile, l2tpagg};
 
 const BAD: &str = r#"[disconnect]
 sampling_interval = "2s"
@@ -62,11 +56,9 @@ idle = { time = "5m", servers = "nolist" }
 
 #[test]
 fn check_reports_every_bad_disconnect_setting_with_its_position() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(&path, BAD).unwrap();
-    let file = path.display().to_string();
-    let out = l2tpagg(&["check", "--config", &file]);
+    let bad = ConfigFile::new(BAD);
+    let file = &bad.path;
+    let out = bad.run("check");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     for (position, rest) in [
@@ -116,7 +108,7 @@ fn check_reports_every_bad_disconnect_setting_with_its_position() {
     }
 
     // `run` refuses the same file with the same messages and never starts.
-    let out = l2tpagg(&["run", "--config", &file]);
+    let out = bad.run("run");
     assert_ne!(out.status.code(), Some(0));
     let run_err = String::from_utf8_lossy(&out.stderr);
     assert!(

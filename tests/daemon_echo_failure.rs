@@ -33,15 +33,7 @@ fn echo_failure_at_the_lns_tears_the_session_down() {
         ),
     );
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:1702", T).await;
         let (s, _) = client
             .login("user5", "demo", Auth::Chap, T)
             .await

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Auth, Daemon, DialinClient, binary, netns, wait_for};
+use l2tpagg::loadgen::Credentials;
+use support::{Daemon, binary, dialin_dialer, netns, wait_for};
 
 const T: Duration = Duration::from_secs(15);
 const NOBODY: &[&str] = &[
@@ -61,27 +62,23 @@ fn embedded_default_runs_without_root_and_ctl_finds_it() {
     assert!(text.contains("TUN unavailable"), "{text}");
 
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
-        let (s, addr) = client
-            .login("user42", "demo", Auth::Chap, T)
+        let dialer = dialin_dialer("127.0.0.1:0", "127.0.0.1:1702", T).await;
+        let user = dialer
+            .dial(Credentials::new("user42", "demo"))
             .await
             .expect("a demo subscriber logs in");
+        let addr = user.address();
         assert_eq!(addr.octets()[..2], [100, 64], "{addr} from the demo pool");
         // No TUN: IP is dropped and counted, the session stays.
-        client
-            .send_ip(
-                s,
-                &support::udp_packet(addr, 1, "192.0.2.1".parse().unwrap(), 9, b"x"),
-            )
-            .await;
+        user.send_ip(&support::udp_packet(
+            addr,
+            1,
+            "192.0.2.1".parse().unwrap(),
+            9,
+            b"x",
+        ))
+        .await
+        .expect("the session is up");
         let counted = wait_for(T, || {
             let out = ctl(&["status", "--json"]);
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
@@ -95,8 +92,8 @@ fn embedded_default_runs_without_root_and_ctl_finds_it() {
             2,
             "LAC and LNS rows: {v}"
         );
-        client.hangup(s).await;
-        client.close_tunnel(T).await;
+        user.logout().await.expect("user42 logs out");
+        dialer.close().await.expect("the dialer closes its tunnel");
     })
     .unwrap();
 

@@ -6,7 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Auth, Daemon, DialinClient, daemon_section, netns};
+use l2tpagg::loadgen::{AuthChoice, Credentials};
+use support::{Daemon, daemon_section, dialin_dialer, netns};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -63,20 +64,13 @@ fn a_refusing_peer_and_a_silent_peer_are_held_down_and_the_next_one_serves() {
         )),
     );
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:11702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
-        let (_, addr) = client
-            .login("user1", "demo", Auth::Pap, T)
+        let dialer = dialin_dialer("127.0.0.1:0", "127.0.0.1:11702", T).await;
+        let pap = |name: &str| Credentials::new(name, "demo").with_auth(AuthChoice::Pap);
+        let user1 = dialer
+            .dial(pap("user1"))
             .await
             .expect("user1 ends up on the live LNS");
-        assert_eq!(addr.octets()[..3], [100, 64, 3]);
+        assert_eq!(user1.address().octets()[..3], [100, 64, 3]);
         let held = |peer: &str| {
             lac.events("peer refused or unreachable; holding it down")
                 .iter()
@@ -113,10 +107,7 @@ fn a_refusing_peer_and_a_silent_peer_are_held_down_and_the_next_one_serves() {
                 .filter(|e| e["fields"]["peer"] == peer)
                 .count()
         };
-        client
-            .login("user2", "demo", Auth::Pap, T)
-            .await
-            .expect("user2 logs in");
+        let _user2 = dialer.dial(pap("user2")).await.expect("user2 logs in");
         assert_eq!(opened("refuser"), 1);
         assert_eq!(opened("silent"), 1);
         assert_eq!(opened("live"), 1, "user2 shares the live tunnel");
@@ -137,8 +128,8 @@ fn a_refusing_peer_and_a_silent_peer_are_held_down_and_the_next_one_serves() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        client
-            .login("user3", "demo", Auth::Pap, T)
+        let _user3 = dialer
+            .dial(pap("user3"))
             .await
             .expect("user3 logs in after the reload");
         assert_eq!(opened("live"), 1, "user3 shares the live tunnel");

@@ -8,14 +8,13 @@
 mod support;
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use l2tpagg::ledger::{LedgerEvent, LedgerReader};
 use l2tpagg::loadgen::{Credentials, Dialer, DialerOptions, DownOutcome};
 use serde_json::Value;
+use support::tmpfs::Tmpfs;
 use support::{Daemon, daemon_section, netns, wait_for};
 
 const T: Duration = Duration::from_secs(20);
@@ -23,47 +22,6 @@ const USERS: usize = 10;
 /// Sessions at the end: the reserve (a quarter of the queue, 10) holds 10 more starts.
 const TOTAL: usize = 22;
 const QUEUE_BOUND: u64 = 40;
-
-struct Tmpfs {
-    mountpoint: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .expect("running mount(8)");
-        assert!(
-            out.status.success(),
-            "this test needs root to mount a tmpfs (CI runs as root): mount said {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs {
-            mountpoint: dir.path().to_path_buf(),
-            _dir: dir,
-        }
-    }
-
-    /// Writes a filler file until not one more byte fits.
-    fn fill(&self) -> PathBuf {
-        let path = self.mountpoint.join("filler");
-        let mut f = fs::File::create(&path).unwrap();
-        let chunk = vec![0xAAu8; 4096];
-        while f.write(&chunk).is_ok_and(|n| n > 0) {}
-        while f.write(&[0u8]).is_ok_and(|n| n == 1) {}
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mountpoint).status();
-    }
-}
 
 fn config(state: &Path) -> String {
     let config = format!(

@@ -54,15 +54,7 @@ fn secrets_static_addresses_and_an_exhausted_pool() {
         "{routes}"
     );
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:1702", T).await;
         let (_, a) = client
             .login("alice", "a", Auth::Chap, T)
             .await

@@ -15,21 +15,18 @@ use std::time::{Duration, Instant};
 
 use l2tpagg::loadgen::pppoe_core::subscriber_mac;
 use l2tpagg::loadgen::{Credentials, Dialer, DialerOptions, Subscriber};
-use l2tpagg::runtime::netns::NamedNetns;
 use l2tpagg::runtime::packet::{MacAddr, PacketSocket, ethertype};
 use serde_json::Value;
-use support::{Daemon, daemon_section, icmp_echo, netns, parse_ipv4};
+use support::pppoe::{
+    AC_COOKIE, AC_MAC, HOST_UNIQ, PADI, PADO, PADR, PADS, PADT, SERVICE_NAME, discovery,
+    recv_matching, tag,
+};
+use support::topology::{Access, AccessPair};
+use support::{Daemon, daemon_section};
 
 const T: Duration = Duration::from_secs(15);
-const AC_MAC: &str = "02:ac:00:00:00:01";
 /// Answers to unknown sessions allowed per second (`lac.pppoe.unknown_session_padt_per_second`).
 const PADT_RATE: u64 = 5;
-
-const PADI: u8 = 0x09;
-const PADO: u8 = 0x07;
-const PADR: u8 = 0x19;
-const PADS: u8 = 0x65;
-const PADT: u8 = 0xa7;
 
 fn config(interface: &str) -> String {
     format!(
@@ -48,54 +45,8 @@ fn config(interface: &str) -> String {
     )
 }
 
-/// The namespaces (subscribers' side and concentrator) joined by a veth pair.
-fn topology() -> (NamedNetns, NamedNetns, String, String) {
-    let sub = netns("ppbad-sub");
-    let conc = netns("ppbad-conc");
-    let id = std::process::id() % 100_000;
-    let (sub_if, conc_if) = (format!("pbs{id}"), format!("pbc{id}"));
-    let st = std::process::Command::new("ip")
-        .args([
-            "link",
-            "add",
-            &sub_if,
-            "netns",
-            sub.name(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &conc_if,
-            "netns",
-            conc.name(),
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success(), "create the veth pair");
-    conc.ip(&["link", "set", &conc_if, "address", AC_MAC])
-        .unwrap();
-    sub.ip(&["link", "set", &sub_if, "up"]).unwrap();
-    conc.ip(&["link", "set", &conc_if, "up"]).unwrap();
-    (sub, conc, sub_if, conc_if)
-}
-
 fn counter(status: &Value, name: &str) -> u64 {
     status["malformed"][name].as_u64().unwrap_or(0)
-}
-
-/// A PPPoE Discovery payload: header, then (type, value) tags.
-fn discovery(code: u8, session: u16, tags: &[(u16, &[u8])]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (t, v) in tags {
-        body.extend_from_slice(&t.to_be_bytes());
-        body.extend_from_slice(&(v.len() as u16).to_be_bytes());
-        body.extend_from_slice(v);
-    }
-    let mut p = vec![0x11, code];
-    p.extend_from_slice(&session.to_be_bytes());
-    p.extend_from_slice(&(body.len() as u16).to_be_bytes());
-    p.extend_from_slice(&body);
-    p
 }
 
 /// A PPPoE Session payload carrying `ppp`.
@@ -106,10 +57,6 @@ fn session(session: u16, ppp: &[u8]) -> Vec<u8> {
     p.extend_from_slice(ppp);
     p
 }
-
-const SERVICE_NAME: u16 = 0x0101;
-const HOST_UNIQ: u16 = 0x0103;
-const AC_COOKIE: u16 = 0x0104;
 
 /// A locally administered unicast MAC from a counter (never one of the emulator's 02:4c:47:…).
 fn random_mac(n: u32) -> MacAddr {
@@ -125,6 +72,18 @@ async fn send(socket: &PacketSocket, src: MacAddr, dst: MacAddr, payload: &[u8])
         .expect("send on the veth");
 }
 
+/// A PADI from each of the random MACs numbered `macs` (its number as Host-Uniq), in turn.
+async fn padi_from_random_macs(socket: &PacketSocket, macs: std::ops::Range<u32>) {
+    for n in macs {
+        let padi = discovery(
+            PADI,
+            0,
+            &[(SERVICE_NAME, b""), (HOST_UNIQ, &n.to_be_bytes())],
+        );
+        send(socket, random_mac(n), MacAddr::BROADCAST, &padi).await;
+    }
+}
+
 /// Every frame waiting on `socket`: (destination, payload).
 fn drain(socket: &PacketSocket) -> Vec<(MacAddr, Vec<u8>)> {
     let mut buf = vec![0u8; 2048];
@@ -133,41 +92,6 @@ fn drain(socket: &PacketSocket) -> Vec<(MacAddr, Vec<u8>)> {
         out.push((meta.destination, buf[..meta.len].to_vec()));
     }
     out
-}
-
-/// Receives until `want` matches a frame or `timeout` passes.
-async fn recv_matching(
-    socket: &PacketSocket,
-    timeout: Duration,
-    want: impl Fn(MacAddr, &[u8]) -> bool,
-) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; 2048];
-    tokio::time::timeout(timeout, async {
-        loop {
-            let meta = socket.recv(&mut buf).await.ok()?;
-            if want(meta.destination, &buf[..meta.len]) {
-                return Some(buf[..meta.len].to_vec());
-            }
-        }
-    })
-    .await
-    .ok()
-    .flatten()
-}
-
-/// The value of the first tag of `kind` in a Discovery payload.
-fn tag(payload: &[u8], kind: u16) -> Option<Vec<u8>> {
-    let len = usize::from(u16::from_be_bytes([payload[4], payload[5]]));
-    let mut at = 6;
-    while at + 4 <= 6 + len {
-        let t = u16::from_be_bytes([payload[at], payload[at + 1]]);
-        let l = usize::from(u16::from_be_bytes([payload[at + 2], payload[at + 3]]));
-        if t == kind {
-            return payload.get(at + 4..at + 4 + l).map(<[u8]>::to_vec);
-        }
-        at += 4 + l;
-    }
-    None
 }
 
 /// The daemon's resident memory in KiB.
@@ -182,22 +106,18 @@ fn rss_kib(daemon: &Daemon) -> u64 {
 
 /// Pings the LNS's own address through the subscriber's session and waits for the reply.
 async fn ping(sub: &mut Subscriber, seq: u16) {
-    let addr = sub.address();
     let lns = std::net::Ipv4Addr::new(100, 64, 0, 1);
-    sub.send_ip(&icmp_echo(addr, lns, 0x7070, seq, b"still here"))
-        .await
-        .unwrap();
-    let reply = tokio::time::timeout(T, sub.recv_ip())
-        .await
-        .expect("echo reply in time")
-        .expect("the session is up");
-    let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
-    assert_eq!((src, dst, proto, payload[0]), (lns, addr, 1, 0));
+    support::traffic::ping(sub, lns, 0x7070, seq, b"still here", T).await;
 }
 
 #[test]
 fn bad_pppoe_input_is_counted_bounded_and_harmless() {
-    let (sub, conc, sub_if, conc_if) = topology();
+    let AccessPair {
+        sub,
+        conc,
+        sub_if,
+        conc_if,
+    } = AccessPair::new("ppbad", Access::Ethernet { conc_mac: AC_MAC });
     let daemon = Daemon::start("conc", Some(conc.name()), &config(&conc_if));
     let ac: MacAddr = AC_MAC.parse().unwrap();
     sub.block_on(|| async {
@@ -312,37 +232,13 @@ fn bad_pppoe_input_is_counted_bounded_and_harmless() {
 
         // A PADI flood from random MACs: each costs one PADO at most and leaves nothing.
         // Warm the allocator first so the measurement sees growth, not first use.
-        for n in 0..2_000u32 {
-            send(
-                &disc,
-                random_mac(n),
-                MacAddr::BROADCAST,
-                &discovery(
-                    PADI,
-                    0,
-                    &[(SERVICE_NAME, b""), (HOST_UNIQ, &n.to_be_bytes())],
-                ),
-            )
-            .await;
-        }
+        padi_from_random_macs(&disc, 0..2_000).await;
         // Let the warm-up's answers come back before measuring.
         count_pados(&disc, Duration::from_millis(500)).await;
         let rss_before = rss_kib(&daemon);
         const FLOOD: u32 = 50_000;
         let started = Instant::now();
-        for n in 10_000..10_000 + FLOOD {
-            send(
-                &disc,
-                random_mac(n),
-                MacAddr::BROADCAST,
-                &discovery(
-                    PADI,
-                    0,
-                    &[(SERVICE_NAME, b""), (HOST_UNIQ, &n.to_be_bytes())],
-                ),
-            )
-            .await;
-        }
+        padi_from_random_macs(&disc, 10_000..10_000 + FLOOD).await;
         let flood_time = started.elapsed();
         // Let the daemon take what the kernel queued, then count the PADOs that came back.
         let answered = count_pados(&disc, Duration::from_millis(1000)).await;

@@ -10,45 +10,14 @@ use std::time::Duration;
 
 use l2tpagg::loadgen::{Credentials, Dialer, DialerOptions};
 use l2tpagg::runtime::packet::{MacAddr, PacketSocket, ethertype};
-use support::{Auth, Daemon, DialinClient, daemon_section, netns};
+use support::pppoe::{
+    AC_COOKIE, AC_MAC, GENERIC_ERROR, PADI, PADO, PADR, PADS, SERVICE_NAME, discovery,
+    recv_matching, tag,
+};
+use support::topology::{Access, AccessPair};
+use support::{Daemon, daemon_section, dialin_dialer};
 
 const T: Duration = Duration::from_secs(15);
-const AC_MAC: &str = "02:ac:00:00:00:01";
-const PADI: u8 = 0x09;
-const PADO: u8 = 0x07;
-const PADR: u8 = 0x19;
-const PADS: u8 = 0x65;
-const SERVICE_NAME: u16 = 0x0101;
-const AC_COOKIE: u16 = 0x0104;
-const GENERIC_ERROR: u16 = 0x0203;
-
-fn discovery(code: u8, tags: &[(u16, &[u8])]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (t, v) in tags {
-        body.extend_from_slice(&t.to_be_bytes());
-        body.extend_from_slice(&(v.len() as u16).to_be_bytes());
-        body.extend_from_slice(v);
-    }
-    let mut p = vec![0x11, code, 0, 0];
-    p.extend_from_slice(&(body.len() as u16).to_be_bytes());
-    p.extend_from_slice(&body);
-    p
-}
-
-fn tag(payload: &[u8], kind: u16) -> Option<Vec<u8>> {
-    let len = usize::from(u16::from_be_bytes([payload[4], payload[5]]));
-    let mut at = 6;
-    while at + 4 <= 6 + len {
-        let t = u16::from_be_bytes([payload[at], payload[at + 1]]);
-        let l = usize::from(u16::from_be_bytes([payload[at + 2], payload[at + 3]]));
-        if t == kind {
-            return payload.get(at + 4..at + 4 + l).map(<[u8]>::to_vec);
-        }
-        at += 4 + l;
-    }
-    None
-}
-
 /// A host speaking Discovery by hand from its own MACs.
 struct Prober {
     socket: PacketSocket,
@@ -62,18 +31,7 @@ impl Prober {
     }
 
     async fn reply(&self, to: MacAddr, code: u8, wait: Duration) -> Option<Vec<u8>> {
-        let mut buf = vec![0u8; 2048];
-        tokio::time::timeout(wait, async {
-            loop {
-                let meta = self.socket.recv(&mut buf).await.ok()?;
-                if meta.destination == to && buf[1] == code {
-                    return Some(buf[..meta.len].to_vec());
-                }
-            }
-        })
-        .await
-        .ok()
-        .flatten()
+        recv_matching(&self.socket, wait, |dst, p| dst == to && p[1] == code).await
     }
 
     /// The AC-Cookie of the PADO answering a PADI from `mac`, or `None` without a PADO.
@@ -83,7 +41,7 @@ impl Prober {
             .send_from(
                 mac,
                 MacAddr::BROADCAST,
-                &discovery(PADI, &[(SERVICE_NAME, b"")]),
+                &discovery(PADI, 0, &[(SERVICE_NAME, b"")]),
             )
             .await
             .unwrap();
@@ -98,7 +56,7 @@ impl Prober {
             .send_from(
                 mac,
                 AC_MAC.parse().unwrap(),
-                &discovery(PADR, &[(SERVICE_NAME, b""), (AC_COOKIE, cookie)]),
+                &discovery(PADR, 0, &[(SERVICE_NAME, b""), (AC_COOKIE, cookie)]),
             )
             .await
             .unwrap();
@@ -116,32 +74,12 @@ fn probe_mac(n: u8) -> MacAddr {
 
 #[test]
 fn limits_refuse_politely_and_free_slots_are_served_again() {
-    let sub = netns("pplim-sub");
-    let conc = netns("pplim-conc");
-    let id = std::process::id() % 100_000;
-    let (sub_if, conc_if) = (format!("pls{id}"), format!("plc{id}"));
-    let st = std::process::Command::new("ip")
-        .args([
-            "link",
-            "add",
-            &sub_if,
-            "netns",
-            sub.name(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &conc_if,
-            "netns",
-            conc.name(),
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    conc.ip(&["link", "set", &conc_if, "address", AC_MAC])
-        .unwrap();
-    sub.ip(&["link", "set", &sub_if, "up"]).unwrap();
-    conc.ip(&["link", "set", &conc_if, "up"]).unwrap();
+    let AccessPair {
+        sub,
+        conc,
+        sub_if,
+        conc_if,
+    } = AccessPair::new("pplim", Access::Ethernet { conc_mac: AC_MAC });
     // Dial-in subscribers reach the daemon over IP on the same veth.
     sub.ip(&["addr", "add", "10.9.0.2/24", "dev", &sub_if])
         .unwrap();
@@ -225,20 +163,15 @@ fn limits_refuse_politely_and_free_slots_are_served_again() {
             .padi(probe_mac(3))
             .await
             .expect("a PADO for the free slot");
-        let mut client = DialinClient::new(
-            "10.9.0.2:0".parse().unwrap(),
-            "10.9.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let dialin = dialin_dialer("10.9.0.2:0", "10.9.0.1:1702", T).await;
+        let mut dialed = Vec::new();
         for name in ["user5", "user6"] {
-            client
-                .login(name, "demo", Auth::Chap, T)
-                .await
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            dialed.push(
+                dialin
+                    .dial(Credentials::new(name, "demo"))
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}")),
+            );
         }
         assert_eq!(
             prober.padi(probe_mac(4)).await,
@@ -251,15 +184,14 @@ fn limits_refuse_politely_and_free_slots_are_served_again() {
         assert_eq!(counter("pppoe.admission_closed"), 2);
 
         // A dial-in subscriber leaves: the PPPoE slot is served again.
-        let s = *client.sessions.keys().min().unwrap();
-        client.hang_up(s).await;
+        dialed.remove(0).hang_up().await.expect("user5 hangs up");
         support::wait_for(T, || (daemon.rows(&["sessions"]).len() == 4).then_some(()))
             .expect("the dial-in subscriber's sessions gone");
         dialer
             .dial(Credentials::new("user3", "demo").with_number(3))
             .await
             .expect("user3 logs in once capacity is free");
-        client.close_tunnel(T).await;
+        let _ = dialin.close().await;
         let _ = dialer.close().await;
     })
     .unwrap();

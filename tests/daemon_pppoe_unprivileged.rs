@@ -7,7 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Auth, Daemon, DialinClient, daemon_section, netns};
+use l2tpagg::loadgen::Credentials;
+use support::{Daemon, daemon_section, dialin_dialer, netns};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -63,20 +64,12 @@ fn without_cap_net_raw_pppoe_is_off_and_the_rest_runs() {
     );
 
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
-        client
-            .login("user1", "demo", Auth::Chap, T)
+        let dialer = dialin_dialer("127.0.0.1:0", "127.0.0.1:1702", T).await;
+        let _user1 = dialer
+            .dial(Credentials::new("user1", "demo"))
             .await
             .expect("a dial-in subscriber logs in without PPPoE");
-        client.close_tunnel(T).await;
+        dialer.close().await.expect("the dialer closes its tunnel");
     })
     .unwrap();
     daemon.signal("TERM");

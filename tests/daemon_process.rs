@@ -60,12 +60,8 @@ fn lac_and_lns_processes_bring_up_sessions_reload_and_stop_cleanly() {
     let mut lac = Daemon::start("lac", Some(ns.name()), &lac_config(""));
 
     ns.block_on(|| async {
-        let server = format!("127.0.0.1:{DIALIN_PORT}").parse().unwrap();
-        let mut client = DialinClient::new("127.0.0.1:0".parse().unwrap(), server).await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let server = format!("127.0.0.1:{DIALIN_PORT}");
+        let mut client = DialinClient::connect("127.0.0.1:0", &server, T).await;
         let (alice, alice_addr) = client
             .login("alice@example.net", "wonderland", Auth::Chap, T)
             .await

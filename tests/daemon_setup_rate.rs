@@ -39,11 +39,7 @@ fn subscribers_set_up_per_second() {
     let daemon = Daemon::start("rate", Some(ns.name()), &config);
     ns.block_on(|| async {
         let mut client =
-            DialinClient::new("127.0.0.1:0".parse().unwrap(), "127.0.0.1:1702".parse().unwrap()).await;
-        client
-            .open_tunnel(Default::default(), Duration::from_secs(10))
-            .await
-            .expect("dial-in tunnel");
+            DialinClient::connect("127.0.0.1:0", "127.0.0.1:1702", Duration::from_secs(10)).await;
         let start = Instant::now();
         let ids: Vec<u16> = (1..=n)
             .map(|i| client.dial(&format!("user{i}"), "demo", Auth::Chap))

@@ -38,15 +38,7 @@ fn bare_cdn_and_lcp_terminate_from_a_dialin_subscriber_tear_everything_down() {
     let ns = netns("dialdown");
     let daemon = Daemon::start("conc", Some(ns.name()), &config());
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:1702", T).await;
         let (one, _) = client
             .login("user1", "demo", Auth::Chap, T)
             .await

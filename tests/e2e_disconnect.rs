@@ -15,102 +15,24 @@
 
 mod support;
 
-use std::net::{Ipv4Addr, UdpSocket};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
-use l2tpagg::loadgen::{
-    CauseKind, Credentials, DialError, Dialer, DialerOptions, DownOutcome, Subscriber,
-    TransportOptions,
-};
+use l2tpagg::loadgen::{CauseKind, Credentials, DialError, Dialer, DownOutcome, Subscriber};
 use l2tpagg::runtime::netns::NamedNetns;
 use serde_json::Value;
-use support::{Daemon, daemon_section, netns, parse_ipv4, udp_packet};
+use support::topology::{Access, EchoServer, SERVER, Topology, udp_socket_in};
+use support::traffic::recv_udp;
+use support::{Daemon, daemon_section, dialin_dialer, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
 const ECHO_PORT: u16 = 5555;
 /// Subscribers' traffic while they are meant to stay up: one echo round trip this often.
 const PACE: Duration = Duration::from_millis(200);
 
-struct Net {
-    sub: NamedNetns,
-    conc: NamedNetns,
-    srv: NamedNetns,
-}
-
 /// Three namespaces joined by veth pairs, forwarding on in the concentrator.
-fn topology(tag: &str) -> Net {
-    let sub = netns(&format!("{tag}-sub"));
-    let conc = netns(&format!("{tag}-conc"));
-    let srv = netns(&format!("{tag}-srv"));
-    let host = |args: &[&str]| {
-        let st = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip {args:?}");
-    };
-    let id = std::process::id() % 100_000;
-    let (s0, c0, c1, v0) = (
-        format!("{tag}s{id}"),
-        format!("{tag}c{id}"),
-        format!("{tag}d{id}"),
-        format!("{tag}v{id}"),
-    );
-    host(&[
-        "link",
-        "add",
-        &s0,
-        "netns",
-        sub.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &c0,
-        "netns",
-        conc.name(),
-    ]);
-    host(&[
-        "link",
-        "add",
-        &c1,
-        "netns",
-        conc.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &v0,
-        "netns",
-        srv.name(),
-    ]);
-    for (ns, dev, addr) in [
-        (&sub, &s0, "10.1.0.2/24"),
-        (&conc, &c0, "10.1.0.1/24"),
-        (&conc, &c1, "10.2.0.1/24"),
-        (&srv, &v0, "10.2.0.2/24"),
-    ] {
-        ns.ip(&["addr", "add", addr, "dev", dev]).unwrap();
-        ns.ip(&["link", "set", dev, "up"]).unwrap();
-    }
-    srv.ip(&["route", "add", "100.64.0.0/16", "via", "10.2.0.1"])
-        .unwrap();
-    let st = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            conc.name(),
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success(), "enable forwarding in the concentrator");
-    Net { sub, conc, srv }
+fn topology(tag: &str) -> Topology {
+    Topology::new(tag, Access::Ip)
 }
 
 /// The daemon's configuration: both roles, a dial-in front-end, an LNS that also accepts the
@@ -138,42 +60,18 @@ fn config(grace: &str, extra: &str) -> String {
     )
 }
 
-/// A UDP echo server in the server namespace until the returned flag is cleared.
-fn echo_server(srv: &NamedNetns) -> Arc<AtomicBool> {
-    let socket = srv
-        .run(|| UdpSocket::bind((SERVER, ECHO_PORT)))
-        .unwrap()
-        .expect("echo socket");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let running = Arc::new(AtomicBool::new(true));
-    let flag = running.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while flag.load(Ordering::Relaxed) {
-            if let Ok((n, from)) = socket.recv_from(&mut buf) {
-                let _ = socket.send_to(&buf[..n], from);
-            }
-        }
-    });
-    running
+/// A UDP echo server in the server namespace until stopped.
+fn echo_server(srv: &NamedNetns) -> EchoServer {
+    EchoServer::start(srv, SocketAddrV4::new(SERVER, ECHO_PORT))
 }
 
 /// A UDP socket on the server, for sending to a subscriber unasked.
 fn server_socket(srv: &NamedNetns, port: u16) -> UdpSocket {
-    srv.run(move || UdpSocket::bind((SERVER, port)))
-        .unwrap()
-        .expect("server socket")
+    udp_socket_in(srv, SocketAddrV4::new(SERVER, port))
 }
 
 async fn dialer(server: &str) -> Dialer {
-    let mut options = DialerOptions::l2tp(server.parse().unwrap());
-    if let TransportOptions::L2tp(l2tp) = &mut options.transport {
-        l2tp.bind = "10.1.0.2:0".parse().unwrap();
-    }
-    options.setup_timeout = T;
-    Dialer::start(options).await.expect("dialer")
+    dialin_dialer("10.1.0.2:0", server, T).await
 }
 
 async fn dial(d: &Dialer, name: &str) -> Subscriber {
@@ -186,15 +84,7 @@ async fn dial(d: &Dialer, name: &str) -> Subscriber {
 async fn echo(s: &mut Subscriber, port: u16) {
     let p = udp_packet(s.address(), port, SERVER, ECHO_PORT, b"ping");
     s.send_ip(&p).await.unwrap();
-    let reply = tokio::time::timeout(T, s.recv_ip())
-        .await
-        .expect("echo reply in time")
-        .expect("the session is up");
-    let (src, dst, _, payload) = parse_ipv4(&reply).expect("IPv4");
-    assert_eq!(
-        (src, dst, &payload[8..]),
-        (SERVER, s.address(), &b"ping"[..])
-    );
+    assert_eq!(recv_udp(s, SERVER, T, "echo reply").await, b"ping");
 }
 
 /// Echo traffic every [`PACE`] for `span`: the subscriber is busy, not idle.
@@ -356,7 +246,7 @@ disconnect_profile = "app"
             d.close().await.expect("dialer closes");
         })
         .unwrap();
-    echo_running.store(false, Ordering::Relaxed);
+    echo_running.stop();
 
     // The LNS saw the CDN with our cause and did not cut anything itself.
     assert!(
@@ -549,13 +439,8 @@ disconnect_profile = "idle"
             // r1 comes back within the grace: same address, and the datagram first.
             let mut again = dial(&d, "r1").await;
             assert_eq!(again.address(), address, "the held address comes back");
-            let p = tokio::time::timeout(T, again.recv_ip())
-                .await
-                .expect("the held packet arrives")
-                .expect("the session is up");
-            let (src, dst, proto, payload) = parse_ipv4(&p).expect("IPv4");
-            assert_eq!((src, dst, proto), (SERVER, address, 17));
-            assert_eq!(&payload[8..], b"while you were away");
+            let held = recv_udp(&mut again, SERVER, T, "the held packet arrives").await;
+            assert_eq!(held, b"while you were away");
             daemon.wait_event("resumed: same address, buffered packets first", T, |e| {
                 e["fields"]["subscriber"] == "r1" && e["fields"]["buffered_packets"] == 1
             });
@@ -662,5 +547,5 @@ fn a_reload_applies_changed_conditions_to_live_sessions() {
             d.close().await.expect("dialer closes");
         })
         .unwrap();
-    echo_running.store(false, Ordering::Relaxed);
+    echo_running.stop();
 }

@@ -14,16 +14,14 @@
 
 mod support;
 
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use l2tpagg::loadgen::{Credentials, Dialer, DialerOptions, DownOutcome, Subscriber};
 use serde_json::Value;
-use support::{Daemon, binary, daemon_section, netns, wait_for};
+use support::configs::{loopback_lac, loopback_lns};
+use support::topology::EchoServer;
+use support::{Daemon, netns, wait_for};
 
 const LNS_PORT: u16 = 11701;
 const DIALIN_PORT: u16 = 11702;
@@ -49,49 +47,20 @@ fn common() -> String {
 }
 
 fn lns_config() -> String {
-    format!(
-        "{daemon}\n[ppp]\nlcp_echo_interval = \"0s\"\n\
-         [lns]\nlisten = [\"127.0.0.1:{LNS_PORT}\"]\nlocal_address = \"{LNS_ADDRESS}\"\n\
-         [lns.tun]\nname = \"l2tpled0\"\n\
-         [[lns.peers]]\nname = \"lacs\"\naddress = \"127.0.0.0/8\"\n\
-         [[lns.pools]]\nname = \"p\"\nranges = [\"100.64.1.0/24\"]\ndefault = true\n{common}",
-        daemon = daemon_section(Path::new("{dir}")),
-        common = common(),
-    )
+    loopback_lns(LNS_PORT, "l2tpled0", &common())
 }
 
 fn lac_config() -> String {
-    format!(
-        "{daemon}\n[lac]\nsetup_timeout = \"5s\"\nempty_tunnel_linger = \"1s\"\n\
-         [[lac.lines]]\nname = \"lo\"\nbind = \"127.0.0.1\"\ncapacity = \"10G\"\n\
-         [[lac.peers]]\nname = \"lns\"\naddress = \"127.0.0.1:{LNS_PORT}\"\nrealms = [\"*\"]\n\
-         [lac.dialin]\nlisten = [\"127.0.0.1:{DIALIN_PORT}\"]\n\
-         [[lac.dialin.peers]]\nname = \"cpe\"\naddress = \"127.0.0.0/8\"\n{common}",
-        daemon = daemon_section(Path::new("{dir}")),
-        common = common(),
+    loopback_lac(
+        LNS_PORT,
+        DIALIN_PORT,
+        "empty_tunnel_linger = \"1s\"\n",
+        &common(),
     )
 }
 
-/// `l2tpagg billing ARGS --config CONFIG`, JSON on stdout.
-fn billing(config: &Path, args: &[&str]) -> Value {
-    let out = Command::new(binary())
-        .arg("billing")
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("run l2tpagg billing");
-    assert!(
-        out.status.success(),
-        "billing {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("billing --json prints JSON")
-}
-
 fn usage(d: &Daemon, who: &str) -> Value {
-    billing(&d.config_path, &["usage", "--subscriber", who, "--json"])
+    d.billing_json(&["usage", "--subscriber", who, "--json"])
 }
 
 fn record_types(usage: &Value) -> Vec<String> {
@@ -101,6 +70,22 @@ fn record_types(usage: &Value) -> Vec<String> {
         .iter()
         .map(|r| r["event"]["type"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The record types of a usage report, which must run from a session start to a session stop.
+fn start_to_stop(usage: &Value) -> Vec<String> {
+    let types = record_types(usage);
+    assert_eq!(
+        types.first().map(String::as_str),
+        Some("session_start"),
+        "{usage}"
+    );
+    assert_eq!(
+        types.last().map(String::as_str),
+        Some("session_stop"),
+        "{usage}"
+    );
+    types
 }
 
 /// Waits until the daemon's ledger has written and synced everything it accepted.
@@ -143,28 +128,6 @@ async fn exchange(sub: &mut Subscriber, seed: usize) -> Traffic {
     t
 }
 
-/// A UDP echo server in the namespace, until the flag drops.
-fn echo_server(ns: &l2tpagg::runtime::netns::NamedNetns) -> Arc<AtomicBool> {
-    let socket = ns
-        .run(|| UdpSocket::bind(("0.0.0.0", ECHO_PORT)))
-        .unwrap()
-        .expect("echo socket");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let running = Arc::new(AtomicBool::new(true));
-    let flag = running.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while flag.load(Ordering::Relaxed) {
-            if let Ok((n, from)) = socket.recv_from(&mut buf) {
-                let _ = socket.send_to(&buf[..n], from);
-            }
-        }
-    });
-    running
-}
-
 fn counters(v: &Value) -> [u64; 4] {
     [
         v["octets_in"].as_u64().unwrap(),
@@ -198,7 +161,7 @@ fn lac_ledger_records_and_bills_what_subscribers_exchanged_and_nothing_twice() {
     let ns = netns("ledger");
     let lns = Daemon::start("lns", Some(ns.name()), &lns_config());
     let lac = Daemon::start("lac", Some(ns.name()), &lac_config());
-    let echo = echo_server(&ns);
+    let echo = EchoServer::start(&ns, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, ECHO_PORT));
 
     let traffic = ns
         .block_on(|| async {
@@ -249,7 +212,7 @@ fn lac_ledger_records_and_bills_what_subscribers_exchanged_and_nothing_twice() {
             (ta, tb, tc)
         })
         .unwrap();
-    echo.store(false, Ordering::Relaxed);
+    echo.stop();
     let (ta, tb, tc) = traffic;
 
     for d in [&lac, &lns] {
@@ -265,17 +228,7 @@ fn lac_ledger_records_and_bills_what_subscribers_exchanged_and_nothing_twice() {
     let mut stops = Vec::new();
     for (who, t) in [("alice", ta), ("bob", tb)] {
         let u = usage(&lac, who);
-        let types = record_types(&u);
-        assert_eq!(
-            types.first().map(String::as_str),
-            Some("session_start"),
-            "{u}"
-        );
-        assert_eq!(
-            types.last().map(String::as_str),
-            Some("session_stop"),
-            "{u}"
-        );
+        let types = start_to_stop(&u);
         assert_eq!(types.iter().filter(|t| *t == "session_start").count(), 1);
         assert_eq!(types.iter().filter(|t| *t == "session_stop").count(), 1);
         assert!(
@@ -320,17 +273,7 @@ fn lac_ledger_records_and_bills_what_subscribers_exchanged_and_nothing_twice() {
     }
     assert!(record_types(&usage(&lac, "carol")).is_empty());
     let u = usage(&lns, "carol");
-    let types = record_types(&u);
-    assert_eq!(
-        types.first().map(String::as_str),
-        Some("session_start"),
-        "{u}"
-    );
-    assert_eq!(
-        types.last().map(String::as_str),
-        Some("session_stop"),
-        "{u}"
-    );
+    start_to_stop(&u);
     let records = u["records"].as_array().unwrap();
     assert_eq!(
         records[0]["event"]["place"]["line"],
@@ -357,10 +300,7 @@ fn lac_ledger_records_and_bills_what_subscribers_exchanged_and_nothing_twice() {
         .unwrap()
         .format("%Y-%m")
         .to_string();
-    let inv = billing(
-        &lac.config_path,
-        &["invoice", "--period", &period, "--json"],
-    );
+    let inv = lac.billing_json(&["invoice", "--period", &period, "--json"]);
     let acme = inv["accounts"]
         .as_array()
         .unwrap()

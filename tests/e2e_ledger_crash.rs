@@ -20,19 +20,17 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use l2tpagg::ledger::{LedgerEvent, LedgerReader, LedgerRecord};
 use l2tpagg::loadgen::{
     Emulator, L2tpOptions, LoadgenOptions, Pattern, TrafficPlan, TransportOptions,
 };
-use serde_json::Value;
-use support::{Daemon, binary, daemon_section, netns, wait_for};
+use support::configs::{loopback_lac, loopback_lns};
+use support::topology::EchoServer;
+use support::{Daemon, netns, wait_for};
 
 const LNS_PORT: u16 = 11701;
 const DIALIN_PORT: u16 = 11702;
@@ -54,30 +52,17 @@ fn subscribers() -> &'static str {
 }
 
 fn lns_config() -> String {
-    format!(
-        "{daemon}\n[ppp]\nlcp_echo_interval = \"0s\"\n\
-         [lns]\nlisten = [\"127.0.0.1:{LNS_PORT}\"]\nlocal_address = \"{LNS_ADDRESS}\"\n\
-         [lns.tun]\nname = \"l2tpcr0\"\n\
-         [[lns.peers]]\nname = \"lacs\"\naddress = \"127.0.0.0/8\"\n\
-         [[lns.pools]]\nname = \"p\"\nranges = [\"100.64.1.0/24\"]\ndefault = true\n{subs}",
-        daemon = daemon_section(Path::new("{dir}")),
-        subs = subscribers(),
-    )
+    loopback_lns(LNS_PORT, "l2tpcr0", subscribers())
 }
 
 fn lac_config(state_dir: Option<&Path>) -> String {
-    let config = format!(
-        "{daemon}\n[lac]\nsetup_timeout = \"5s\"\n\
-         [[lac.lines]]\nname = \"lo\"\nbind = \"127.0.0.1\"\ncapacity = \"10G\"\n\
-         [[lac.peers]]\nname = \"lns\"\naddress = \"127.0.0.1:{LNS_PORT}\"\nrealms = [\"*\"]\n\
-         [lac.dialin]\nlisten = [\"127.0.0.1:{DIALIN_PORT}\"]\n\
-         [[lac.dialin.peers]]\nname = \"cpe\"\naddress = \"127.0.0.0/8\"\n\
-         [billing.ledger]\ninterim_interval = \"{}ms\"\ncommit_interval = \"{}ms\"\n{subs}",
+    let ledger = format!(
+        "[billing.ledger]\ninterim_interval = \"{}ms\"\ncommit_interval = \"{}ms\"\n{}",
         INTERIM.as_millis(),
         COMMIT.as_millis(),
-        daemon = daemon_section(Path::new("{dir}")),
-        subs = subscribers(),
+        subscribers(),
     );
+    let config = loopback_lac(LNS_PORT, DIALIN_PORT, "", &ledger);
     match state_dir {
         None => config,
         Some(dir) => {
@@ -102,27 +87,6 @@ fn read_ledger(dir: &Path) -> Vec<(u64, LedgerRecord)> {
         .collect()
 }
 
-fn echo_server(ns: &l2tpagg::runtime::netns::NamedNetns) -> Arc<AtomicBool> {
-    let socket = ns
-        .run(|| UdpSocket::bind(("0.0.0.0", ECHO_PORT)))
-        .unwrap()
-        .expect("echo socket");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let running = Arc::new(AtomicBool::new(true));
-    let flag = running.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while flag.load(Ordering::Relaxed) {
-            if let Ok((n, from)) = socket.recv_from(&mut buf) {
-                let _ = socket.send_to(&buf[..n], from);
-            }
-        }
-    });
-    running
-}
-
 /// Per subscriber: IP octets and packets each way, as the LNS counted them.
 fn lns_counts(lns: &Daemon) -> HashMap<String, [u64; 4]> {
     lns.rows(&["sessions"])
@@ -142,27 +106,6 @@ fn lns_counts(lns: &Daemon) -> HashMap<String, [u64; 4]> {
         .collect()
 }
 
-fn billing_usage(config: &Path, who: &str) -> Value {
-    let out = Command::new(binary())
-        .args([
-            "billing",
-            "usage",
-            "--subscriber",
-            who,
-            "--json",
-            "--config",
-        ])
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn sigkill_during_load_loses_at_most_the_documented_bound() {
     let ns = netns("crash");
@@ -170,7 +113,7 @@ fn sigkill_during_load_loses_at_most_the_documented_bound() {
     let mut lac = Daemon::start("lac", Some(ns.name()), &lac_config(None));
     let state = lac.dir.path().join("state");
     let ledger_dir = state.join("ledger");
-    let echo = echo_server(&ns);
+    let echo = EchoServer::start(&ns, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, ECHO_PORT));
 
     let mut l2tp = L2tpOptions::new(format!("127.0.0.1:{DIALIN_PORT}").parse().unwrap());
     l2tp.bind = "127.0.0.1:0".parse().unwrap();
@@ -231,7 +174,7 @@ fn sigkill_during_load_loses_at_most_the_documented_bound() {
     .expect("the LNS's counters settle after the kill");
     stop.abort();
     let report = load.join().unwrap().unwrap().expect("load generator ran");
-    echo.store(false, Ordering::Relaxed);
+    echo.stop();
     assert_eq!(report.up, SUBSCRIBERS, "{report}");
 
     // Restart on the same state directory: recovery reports what it found.
@@ -261,7 +204,7 @@ fn sigkill_during_load_loses_at_most_the_documented_bound() {
     let mut lost_total = 0u64;
     let mut lns_total = 0u64;
     for (who, lns_c) in &lns_final {
-        let u = billing_usage(&restarted.config_path, who);
+        let u = restarted.billing_json(&["usage", "--subscriber", who, "--json"]);
         assert_eq!(u["sessions"], 1, "{who}: {u}");
         let stopped = u["detail"]["sessions"][0]["stopped"].as_bool().unwrap();
         assert!(!stopped, "{who}: cut by the crash, not stopped");

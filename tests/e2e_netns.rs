@@ -13,107 +13,28 @@
 
 mod support;
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-use l2tpagg::loadgen::{
-    AuthChoice, Credentials, Dialer, DialerOptions, DownOutcome, TransportOptions,
-};
-use support::{Daemon, daemon_section, icmp_echo, netns, parse_ipv4, udp_packet};
+use l2tpagg::loadgen::{AuthChoice, Credentials, DownOutcome};
+use support::configs::both_roles;
+use support::topology::{Access, SERVER, Topology, udp_socket_in};
+use support::traffic::{ping, recv_udp, udp_to_server};
+use support::{Daemon, dialin_dialer, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
 
 fn config() -> String {
-    format!(
-        "{daemon}\n\
-         [lns]\nlisten = [\"127.0.0.1:1701\"]\nlocal_address = \"100.64.0.1\"\n\
-         [lns.tun]\nname = \"l2tpe0\"\n\
-         [[lns.peers]]\nname = \"self\"\naddress = \"127.0.0.1\"\n\
-         [[lns.pools]]\nname = \"subs\"\nranges = [\"100.64.1.0/24\"]\ndefault = true\n\
-         [lac]\nempty_tunnel_linger = \"1s\"\nsetup_timeout = \"3s\"\n\
-         [[lac.lines]]\nname = \"lo\"\nbind = \"127.0.0.1\"\ncapacity = \"1G\"\n\
-         [[lac.peers]]\nname = \"lns\"\naddress = \"127.0.0.1:1701\"\nrealms = [\"*\"]\n\
-         [lac.dialin]\nlisten = [\"10.1.0.1:1702\"]\n\
-         [[lac.dialin.peers]]\nname = \"cpe\"\naddress = \"10.1.0.0/24\"\n\
-         [[subscriber_range]]\nprefix = \"user\"\nfirst = 1\ncount = 10\nsecret = \"demo\"\n",
-        daemon = daemon_section(std::path::Path::new("{dir}")),
+    both_roles(
+        "l2tpe0",
+        "[lac.dialin]\nlisten = [\"10.1.0.1:1702\"]\n\
+         [[lac.dialin.peers]]\nname = \"cpe\"\naddress = \"10.1.0.0/24\"\n",
     )
 }
 
 #[test]
 fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
-    let sub = netns("e2e-sub");
-    let conc = netns("e2e-conc");
-    let srv = netns("e2e-srv");
-    let host = |args: &[&str]| {
-        let st = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip {args:?}");
-    };
-    let (s0, c0, c1, v0) = (
-        format!("s0-{}", std::process::id() % 100000),
-        format!("c0-{}", std::process::id() % 100000),
-        format!("c1-{}", std::process::id() % 100000),
-        format!("v0-{}", std::process::id() % 100000),
-    );
-    host(&[
-        "link",
-        "add",
-        &s0,
-        "netns",
-        sub.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &c0,
-        "netns",
-        conc.name(),
-    ]);
-    host(&[
-        "link",
-        "add",
-        &c1,
-        "netns",
-        conc.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &v0,
-        "netns",
-        srv.name(),
-    ]);
-    sub.ip(&["addr", "add", "10.1.0.2/24", "dev", &s0]).unwrap();
-    sub.ip(&["link", "set", &s0, "up"]).unwrap();
-    conc.ip(&["addr", "add", "10.1.0.1/24", "dev", &c0])
-        .unwrap();
-    conc.ip(&["link", "set", &c0, "up"]).unwrap();
-    conc.ip(&["addr", "add", "10.2.0.1/24", "dev", &c1])
-        .unwrap();
-    conc.ip(&["link", "set", &c1, "up"]).unwrap();
-    srv.ip(&["addr", "add", "10.2.0.2/24", "dev", &v0]).unwrap();
-    srv.ip(&["link", "set", &v0, "up"]).unwrap();
-    srv.ip(&["route", "add", "100.64.0.0/16", "via", "10.2.0.1"])
-        .unwrap();
-    let st = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            conc.name(),
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .unwrap();
-    assert!(
-        st.success(),
-        "enable forwarding in the concentrator namespace"
-    );
+    let Topology { sub, conc, srv, .. } = Topology::new("e2e", Access::Ip);
 
     let daemon = Daemon::start("conc", Some(conc.name()), &config());
     let routes = conc.ip(&["-4", "route", "show", "dev", "l2tpe0"]).unwrap();
@@ -122,21 +43,13 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
         "pool route via the TUN: {routes}"
     );
 
-    let server = srv
-        .run(|| UdpSocket::bind((SERVER, 5555)))
-        .unwrap()
-        .expect("server socket");
+    let server = udp_socket_in(&srv, SocketAddrV4::new(SERVER, 5555));
     server
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
 
     sub.block_on(|| async {
-        let mut options = DialerOptions::l2tp("10.1.0.1:1702".parse().unwrap());
-        if let TransportOptions::L2tp(l2tp) = &mut options.transport {
-            l2tp.bind = "10.1.0.2:0".parse().unwrap();
-        }
-        options.setup_timeout = T;
-        let dialer = Dialer::start(options).await.expect("dialer");
+        let dialer = dialin_dialer("10.1.0.2:0", "10.1.0.1:1702", T).await;
         let mut subscriber = dialer
             .dial(Credentials::new("user3", "demo").with_auth(AuthChoice::Chap))
             .await
@@ -145,49 +58,21 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
         assert_eq!(&addr.octets()[..3], &[100, 64, 1]);
 
         // UDP both ways: the server sees the assigned address as the source.
-        subscriber
-            .send_ip(&udp_packet(
-                addr,
-                40000,
-                SERVER,
-                5555,
-                b"hello from the subscriber",
-            ))
-            .await
-            .unwrap();
-        let mut buf = [0u8; 1500];
-        let (n, from) = server
-            .recv_from(&mut buf)
-            .expect("the server receives the datagram");
-        assert_eq!(&buf[..n], b"hello from the subscriber");
-        assert_eq!(
-            from.ip(),
-            std::net::IpAddr::V4(addr),
-            "server sees the subscriber's address"
-        );
+        let from = udp_to_server(&subscriber, 40000, &server, b"hello from the subscriber").await;
         assert_eq!(from.port(), 40000);
         server.send_to(b"hello from the server", from).unwrap();
-        let reply = tokio::time::timeout(T, subscriber.recv_ip())
-            .await
-            .expect("the reply reaches the subscriber in time")
-            .expect("the session is up");
-        let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
-        assert_eq!((src, dst, proto), (SERVER, addr, 17));
-        assert_eq!(&payload[8..], b"hello from the server");
+        let reply = recv_udp(
+            &mut subscriber,
+            SERVER,
+            T,
+            "the reply reaches the subscriber",
+        )
+        .await;
+        assert_eq!(reply, b"hello from the server");
 
         // ICMP echo: the server's kernel answers.
-        subscriber
-            .send_ip(&icmp_echo(addr, SERVER, 0x4242, 1, b"ping"))
-            .await
-            .unwrap();
-        let reply = tokio::time::timeout(T, subscriber.recv_ip())
-            .await
-            .expect("echo reply in time")
-            .unwrap();
-        let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
-        assert_eq!((src, dst, proto), (SERVER, addr, 1));
-        assert_eq!(payload[0], 0, "ICMP echo reply");
-        assert_eq!(&payload[4..8], &[0x42, 0x42, 0, 1]);
+        let icmp = ping(&mut subscriber, SERVER, 0x4242, 1, b"ping", T).await;
+        assert_eq!(&icmp[4..8], &[0x42, 0x42, 0, 1]);
 
         // A spoofed source never reaches the server and is counted.
         let spoofed = Ipv4Addr::new(100, 64, 1, 250);
@@ -202,6 +87,7 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
             .send_ip(&udp_packet(addr, 40000, SERVER, 5555, b"after"))
             .await
             .unwrap();
+        let mut buf = [0u8; 1500];
         let (n, from) = server
             .recv_from(&mut buf)
             .expect("the legitimate packet arrives");

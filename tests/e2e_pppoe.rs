@@ -15,117 +15,29 @@
 
 mod support;
 
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use l2tpagg::loadgen::pppoe_core::subscriber_mac;
 use l2tpagg::loadgen::{AuthChoice, Credentials, Dialer, DialerOptions, DownOutcome};
-use l2tpagg::runtime::netns::NamedNetns;
 use l2tpagg::runtime::packet::{MacAddr, PacketSocket, ethertype};
 use serde_json::Value;
-use support::{Daemon, daemon_section, icmp_echo, netns, parse_ipv4, udp_packet};
+use support::configs::both_roles;
+use support::pppoe::AC_MAC;
+use support::topology::{Access, SERVER, Topology, udp_socket_in};
+use support::traffic::{ping, recv_udp, udp_to_server};
+use support::{Daemon, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
-const AC_MAC: &str = "02:ac:00:00:00:01";
-
-/// Three namespaces, the access veth pair and the server veth pair, with unique names.
-struct Topology {
-    sub: NamedNetns,
-    conc: NamedNetns,
-    srv: NamedNetns,
-    /// The subscribers' end of the access veth (in `sub`).
-    sub_if: String,
-    /// The daemon's end (in `conc`).
-    conc_if: String,
-}
 
 fn topology(tag: &str) -> Topology {
-    let sub = netns(&format!("{tag}-sub"));
-    let conc = netns(&format!("{tag}-conc"));
-    let srv = netns(&format!("{tag}-srv"));
-    let id = std::process::id() % 100_000;
-    let (sub_if, conc_if, up_if, srv_if) = (
-        format!("ps{tag}{id}"),
-        format!("pc{tag}{id}"),
-        format!("pu{tag}{id}"),
-        format!("pv{tag}{id}"),
-    );
-    let host = |args: &[&str]| {
-        let st = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip {args:?}");
-    };
-    for (a, na, b, nb) in [
-        (&sub_if, &sub, &conc_if, &conc),
-        (&up_if, &conc, &srv_if, &srv),
-    ] {
-        host(&[
-            "link",
-            "add",
-            a,
-            "netns",
-            na.name(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            b,
-            "netns",
-            nb.name(),
-        ]);
-    }
-    conc.ip(&["link", "set", &conc_if, "address", AC_MAC])
-        .unwrap();
-    sub.ip(&["link", "set", &sub_if, "up"]).unwrap();
-    conc.ip(&["link", "set", &conc_if, "up"]).unwrap();
-    conc.ip(&["addr", "add", "10.2.0.1/24", "dev", &up_if])
-        .unwrap();
-    conc.ip(&["link", "set", &up_if, "up"]).unwrap();
-    srv.ip(&["addr", "add", "10.2.0.2/24", "dev", &srv_if])
-        .unwrap();
-    srv.ip(&["link", "set", &srv_if, "up"]).unwrap();
-    srv.ip(&["route", "add", "100.64.0.0/16", "via", "10.2.0.1"])
-        .unwrap();
-    let st = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            conc.name(),
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .unwrap();
-    assert!(
-        st.success(),
-        "enable forwarding in the concentrator namespace"
-    );
-    Topology {
-        sub,
-        conc,
-        srv,
-        sub_if,
-        conc_if,
-    }
+    Topology::new(tag, Access::Ethernet { conc_mac: AC_MAC })
 }
 
 fn config(interface: &str) -> String {
-    format!(
-        "{daemon}\n\
-         [lns]\nlisten = [\"127.0.0.1:1701\"]\nlocal_address = \"100.64.0.1\"\n\
-         [lns.tun]\nname = \"l2tpp0\"\n\
-         [[lns.peers]]\nname = \"self\"\naddress = \"127.0.0.1\"\n\
-         [[lns.pools]]\nname = \"subs\"\nranges = [\"100.64.1.0/24\"]\ndefault = true\n\
-         [lac]\nempty_tunnel_linger = \"1s\"\nsetup_timeout = \"3s\"\n\
-         [[lac.lines]]\nname = \"lo\"\nbind = \"127.0.0.1\"\ncapacity = \"1G\"\n\
-         [[lac.peers]]\nname = \"lns\"\naddress = \"127.0.0.1:1701\"\nrealms = [\"*\"]\n\
-         [lac.pppoe]\ninterfaces = [\"{interface}\"]\nac_name = \"e2e-ac\"\n\
-         [[subscriber_range]]\nprefix = \"user\"\nfirst = 1\ncount = 10\nsecret = \"demo\"\n",
-        daemon = daemon_section(std::path::Path::new("{dir}")),
+    both_roles(
+        "l2tpp0",
+        &format!("[lac.pppoe]\ninterfaces = [\"{interface}\"]\nac_name = \"e2e-ac\"\n"),
     )
 }
 
@@ -189,11 +101,7 @@ fn pppoe_subscriber_reaches_a_server_behind_the_lns_and_logs_out() {
         running[0]["fields"]["roles"], "lns,lac,pppoe",
         "{running:?}"
     );
-    let server = topo
-        .srv
-        .run(|| UdpSocket::bind((SERVER, 5555)))
-        .unwrap()
-        .expect("server socket");
+    let server = udp_socket_in(&topo.srv, SocketAddrV4::new(SERVER, 5555));
     server
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -221,28 +129,16 @@ fn pppoe_subscriber_reaches_a_server_behind_the_lns_and_logs_out() {
             assert_eq!(row["state"], "established");
 
             // UDP both ways: the server sees the assigned address as the source.
-            subscriber
-                .send_ip(&udp_packet(addr, 40000, SERVER, 5555, b"hello over pppoe"))
-                .await
-                .unwrap();
-            let mut buf = [0u8; 1500];
-            let (n, from) = server
-                .recv_from(&mut buf)
-                .expect("the server receives the datagram");
-            assert_eq!(&buf[..n], b"hello over pppoe");
-            assert_eq!(
-                from.ip(),
-                IpAddr::V4(addr),
-                "server sees the subscriber's address"
-            );
+            let from = udp_to_server(&subscriber, 40000, &server, b"hello over pppoe").await;
             server.send_to(b"hello from the server", from).unwrap();
-            let reply = tokio::time::timeout(T, subscriber.recv_ip())
-                .await
-                .expect("the reply reaches the subscriber in time")
-                .expect("the session is up");
-            let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
-            assert_eq!((src, dst, proto), (SERVER, addr, 17));
-            assert_eq!(&payload[8..], b"hello from the server");
+            let reply = recv_udp(
+                &mut subscriber,
+                SERVER,
+                T,
+                "the reply reaches the subscriber",
+            )
+            .await;
+            assert_eq!(reply, b"hello from the server");
 
             // Full-size packets: 1492 octets of IP is the largest a PPPoE session carries
             // (RFC 2516 §7), and it crosses both ways unfragmented.
@@ -251,6 +147,7 @@ fn pppoe_subscriber_reaches_a_server_behind_the_lns_and_logs_out() {
                 .send_ip(&udp_packet(addr, 40000, SERVER, 5555, &big))
                 .await
                 .unwrap();
+            let mut buf = [0u8; 1500];
             let (n, _) = server.recv_from(&mut buf).expect("the full-size datagram");
             assert_eq!(n, big.len());
             server.send_to(&big, from).unwrap();
@@ -261,17 +158,7 @@ fn pppoe_subscriber_reaches_a_server_behind_the_lns_and_logs_out() {
             assert_eq!(reply.len(), 1492);
 
             // ICMP echo: the server's kernel answers.
-            subscriber
-                .send_ip(&icmp_echo(addr, SERVER, 0x4242, 1, b"ping"))
-                .await
-                .unwrap();
-            let reply = tokio::time::timeout(T, subscriber.recv_ip())
-                .await
-                .expect("echo reply in time")
-                .unwrap();
-            let (src, dst, proto, payload) = parse_ipv4(&reply).expect("IPv4");
-            assert_eq!((src, dst, proto), (SERVER, addr, 1));
-            assert_eq!(payload[0], 0, "ICMP echo reply");
+            ping(&mut subscriber, SERVER, 0x4242, 1, b"ping", T).await;
 
             // The counters moved on both roles' rows.
             let rows = daemon.rows(&["sessions"]);

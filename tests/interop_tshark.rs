@@ -6,26 +6,13 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use l2tpagg::wire::DEFAULT_VENDOR_ID;
-use l2tpagg::wire::avp::wireshark_dissector;
+use support::tshark::{assert_decodes, assert_no_expert_warnings, dissector_arg, tshark};
 use support::{Auth, Daemon, DialinClient, daemon_section, netns, udp_packet, wait_for};
 
 const T: Duration = Duration::from_secs(15);
-
-fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark").args(args).output().unwrap_or_else(|e| {
-        panic!("tshark is required for this test (apt-get install tshark; .ci/run installs it): {e}")
-    });
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
@@ -33,6 +20,7 @@ fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("daemon.pcapng");
     let capture_log = dir.path().join("capture.log");
+    let capture_out = dir.path().join("capture.out");
     let mut capture = Command::new("ip")
         .args([
             "netns",
@@ -43,10 +31,12 @@ fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
             "lo",
             "-f",
             "udp",
+            "-P",
+            "-l",
             "-w",
         ])
         .arg(&pcap)
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(&capture_out).unwrap())
         .stderr(std::fs::File::create(&capture_log).unwrap())
         .spawn()
         .expect("tshark is required for this test (apt-get install tshark)");
@@ -57,6 +47,23 @@ fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
             .then_some(()))
         .is_some(),
         "capture did not start: {}",
+        std::fs::read_to_string(&capture_log).unwrap_or_default()
+    );
+    // tshark says "Capturing on" before the capture is live: packets right after it can be
+    // missed. Probe with datagrams until tshark has printed one (`-P`); then it sees everything.
+    let probe = ns
+        .run(|| std::net::UdpSocket::bind("127.0.0.1:0"))
+        .unwrap()
+        .expect("probe socket");
+    assert!(
+        wait_for(T, || {
+            let _ = probe.send_to(b"capture probe", "127.0.0.1:9");
+            std::fs::metadata(&capture_out)
+                .is_ok_and(|m| m.len() > 0)
+                .then_some(())
+        })
+        .is_some(),
+        "the capture never saw a probe: {}",
         std::fs::read_to_string(&capture_log).unwrap_or_default()
     );
 
@@ -79,15 +86,7 @@ fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
         ),
     );
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:1702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:1702", T).await;
         let (a, addr) = client
             .login("user1", "demo", Auth::Chap, T)
             .await
@@ -122,51 +121,27 @@ fn tshark_decodes_the_daemons_traffic_without_malformed_packets_or_warnings() {
         .status();
     let _ = capture.wait();
 
-    let lua = dir.path().join("l2tpagg.lua");
-    std::fs::write(&lua, wireshark_dissector(DEFAULT_VENDOR_ID)).unwrap();
-    let lua_arg = format!("lua_script:{}", lua.display());
+    let lua_arg = dissector_arg(dir.path());
     let file = pcap.to_str().unwrap();
     let decode = ["-d", "udp.port==1702,l2tp"];
     let mut args = vec!["-X", &lua_arg, "-r", file, "-V"];
     args.extend_from_slice(&decode);
     let verbose = tshark(&args);
-    assert!(
-        !verbose.contains("Malformed"),
-        "tshark found a malformed packet:\n{verbose}"
+    assert_decodes(
+        &verbose,
+        &[
+            "Hidden: True",
+            "Proxy Authen Type",
+            "Last Sent LCP CONFREQ",
+            "Vendor l2tpagg (32473): Capabilities AVP",
+            "Vendor l2tpagg (32473): Disconnect Cause AVP",
+            "Challenge Handshake Authentication Protocol",
+            "Password Authentication Protocol",
+            "PPP IP Control Protocol",
+            "User Datagram Protocol, Src Port: 4000",
+        ],
     );
-    for expected in [
-        "Start_Control_Request",
-        "Start_Control_Reply",
-        "Start_Control_Connected",
-        "Incoming_Call_Request",
-        "Incoming_Call_Reply",
-        "Incoming_Call_Connected",
-        "Call_Disconnect_Notification",
-        "Stop_Control_Notification",
-        "Hidden: True",
-        "Proxy Authen Type",
-        "Last Sent LCP CONFREQ",
-        "Vendor l2tpagg (32473): Capabilities AVP",
-        "Vendor l2tpagg (32473): Disconnect Cause AVP",
-        "Challenge Handshake Authentication Protocol",
-        "Password Authentication Protocol",
-        "PPP IP Control Protocol",
-        "User Datagram Protocol, Src Port: 4000",
-    ] {
-        assert!(
-            verbose.contains(expected),
-            "tshark output lacks {expected:?}"
-        );
-    }
     let mut args = vec!["-X", &lua_arg, "-r", file, "-q", "-z", "expert"];
     args.extend_from_slice(&decode);
-    let expert = tshark(&args);
-    let bad: Vec<&str> = expert
-        .lines()
-        .filter(|l| (l.starts_with("Errors") || l.starts_with("Warns")) && !l.contains("(0)"))
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "tshark expert items of severity warning or worse:\n{expert}"
-    );
+    assert_no_expert_warnings(&tshark(&args));
 }

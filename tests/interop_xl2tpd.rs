@@ -187,15 +187,7 @@ fn our_lac_to_xl2tpd_as_lns() {
         ),
     );
     ns.block_on(|| async {
-        let mut client = DialinClient::new(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:11702".parse().unwrap(),
-        )
-        .await;
-        client
-            .open_tunnel(Default::default(), T)
-            .await
-            .expect("dial-in tunnel");
+        let mut client = DialinClient::connect("127.0.0.1:0", "127.0.0.1:11702", T).await;
         let up = |d: &Daemon, who: &str| {
             d.rows(&["sessions"])
                 .iter()

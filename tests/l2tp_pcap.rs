@@ -3,9 +3,10 @@
 //! tshark decode it: no malformed packet and no expert item of severity warning or worse.
 //! tshark is required; without it the test fails with a clear message.
 
+mod support;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +16,11 @@ use l2tpagg::l2tp::{
     TunnelRequest,
 };
 use l2tpagg::runtime::clock::test_epoch;
-use l2tpagg::wire::avp::wireshark_dissector;
 use l2tpagg::wire::avp::{DisconnectCause, DisconnectCauseCode};
-use l2tpagg::wire::{DEFAULT_VENDOR_ID, ProxyAuthenType, StopCcnResult, Switchover};
+use l2tpagg::wire::{ProxyAuthenType, StopCcnResult, Switchover};
+use support::tshark::{
+    assert_decodes, assert_no_expert_warnings, dissector_arg, expert_sections, tshark,
+};
 
 fn checksum(chunks: &[&[u8]]) -> u16 {
     let mut sum: u32 = 0;
@@ -216,30 +219,6 @@ fn exchange() -> Vec<Captured> {
     sim.capture.take().unwrap()
 }
 
-fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark").args(args).output().unwrap_or_else(|e| {
-        panic!("tshark is required for this test (apt-get install tshark; .ci/run installs it): {e}")
-    });
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The expert-info sections tshark printed (`-z expert`), as (severity, count) pairs.
-fn expert_sections(report: &str) -> Vec<(String, u32)> {
-    report
-        .lines()
-        .filter_map(|l| {
-            let (name, rest) = l.trim().split_once(" (")?;
-            let n = rest.strip_suffix(')')?.parse().ok()?;
-            Some((name.to_string(), n))
-        })
-        .collect()
-}
-
 #[test]
 fn tshark_decodes_a_full_exchange_without_malformed_packets_or_warnings() {
     let packets = exchange();
@@ -250,53 +229,29 @@ fn tshark_decodes_a_full_exchange_without_malformed_packets_or_warnings() {
     if let Ok(keep) = std::env::var("L2TP_PCAP_KEEP") {
         std::fs::copy(&path, keep).unwrap();
     }
-    let lua = dir.path().join("l2tpagg.lua");
-    std::fs::write(&lua, wireshark_dissector(DEFAULT_VENDOR_ID)).unwrap();
-    let lua_arg = format!("lua_script:{}", lua.display());
+    let lua_arg = dissector_arg(dir.path());
 
     let verbose = tshark(&["-X", &lua_arg, "-r", file, "-V"]);
-    assert!(
-        !verbose.contains("Malformed"),
-        "tshark found a malformed packet:\n{verbose}"
+    assert_decodes(
+        &verbose,
+        &[
+            "Random Vector",
+            "Hidden: True",
+            "Vendor l2tpagg (32473): Capabilities AVP",
+            "Live session move: True",
+            "Vendor l2tpagg (32473): Switchover AVP",
+            "Vendor l2tpagg (32473): Disconnect Cause AVP",
+            "Cause: Automatic disconnect (2)",
+            "Configuration Request",
+        ],
     );
-    for expected in [
-        "Start_Control_Request",
-        "Start_Control_Reply",
-        "Start_Control_Connected",
-        "Incoming_Call_Request",
-        "Incoming_Call_Reply",
-        "Incoming_Call_Connected",
-        "Call_Disconnect_Notification",
-        "Stop_Control_Notification",
-        "Random Vector",
-        "Hidden: True",
-        "Vendor l2tpagg (32473): Capabilities AVP",
-        "Live session move: True",
-        "Vendor l2tpagg (32473): Switchover AVP",
-        "Vendor l2tpagg (32473): Disconnect Cause AVP",
-        "Cause: Automatic disconnect (2)",
-        "Configuration Request",
-    ] {
-        assert!(
-            verbose.contains(expected),
-            "tshark output lacks {expected:?}:\n{verbose}"
-        );
-    }
     let frames = tshark(&["-r", file, "-T", "fields", "-e", "frame.number"])
         .lines()
         .count();
     assert_eq!(frames, packets.len());
 
     // With our dissector loaded: no expert item of severity warning or error at all.
-    let expert = tshark(&["-X", &lua_arg, "-r", file, "-q", "-z", "expert"]);
-    let bad: Vec<_> = expert_sections(&expert)
-        .into_iter()
-        .filter(|(s, n)| (s == "Errors" || s == "Warns") && *n > 0)
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "tshark expert items of severity warning or worse:\n{expert}"
-    );
+    assert_no_expert_warnings(&tshark(&["-X", &lua_arg, "-r", file, "-q", "-z", "expert"]));
 
     // Stock tshark (no dissector for our enterprise number) warns only that it cannot decode our
     // unhidden vendor AVPs; anything else would be a real problem with our packets.

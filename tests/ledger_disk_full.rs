@@ -5,15 +5,16 @@
 //!
 //! Needs root (to mount tmpfs); CI runs as root. Without root the test fails with a clear message.
 
+mod support;
+
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use l2tpagg::ledger::{
     AcctSessionId, AppendError, Counters, Ledger, LedgerError, LedgerEvent, LedgerOptions,
     LedgerReader, LedgerRecord,
 };
+use support::tmpfs::Tmpfs;
 
 const T0: u64 = 1_793_491_200_000;
 
@@ -29,55 +30,6 @@ fn record(i: u64) -> LedgerRecord {
                 packets_out: 4 * i,
             },
         },
-    }
-}
-
-struct Tmpfs {
-    mountpoint: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .expect("running mount(8)");
-        assert!(
-            out.status.success(),
-            "this test needs root to mount a tmpfs (CI runs as root): mount said {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs {
-            mountpoint: dir.path().to_path_buf(),
-            _dir: dir,
-        }
-    }
-
-    /// Writes a filler file until the filesystem is full.
-    fn fill(&self) -> PathBuf {
-        let path = self.mountpoint.join("filler");
-        let mut f = fs::File::create(&path).unwrap();
-        let chunk = vec![0xAAu8; 4096];
-        loop {
-            match f.write(&chunk) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
-                Err(e) => panic!("filling tmpfs: {e}"),
-            }
-        }
-        // Single bytes too, so not even a small frame fits.
-        while f.write(&[0u8]).is_ok_and(|n| n == 1) {}
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mountpoint).status();
     }
 }
 

@@ -1,8 +1,7 @@
 //! The PPP engine against a hand-written peer with driven time: every LCP option outcome,
 //! PAP and CHAP in both roles, IPCP, keepalive, timers, termination, Protocol-Reject and bad input.
 
-#[path = "ppp_support.rs"]
-mod support;
+mod ppp_support;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use l2tpagg::ppp::{
     IpcpClientConfig, LcpConfig, LinkConfig, NetworkInfo, Phase, ServerConfig, State,
     chap_md5_response,
 };
-use support::*;
+use ppp_support::*;
 
 const PEER_MAGIC: u32 = 0x5eed_0001;
 
@@ -1439,4 +1438,19 @@ fn client_config_debug_redacts_the_secret() {
         ipcp: IpcpClientConfig::default(),
     };
     assert!(!format!("{c:?}").contains("topsecret"));
+}
+
+/// The shared helpers decode what they build (they drive every test here).
+#[test]
+fn support_decodes_what_it_builds() {
+    let f = frame(LCP, CONF_REQ, 3, &opt(1, &[5, 0xdc]));
+    assert_eq!(
+        Sent::decode(&f),
+        Sent {
+            proto: LCP,
+            code: CONF_REQ,
+            id: 3,
+            data: vec![1, 4, 5, 0xdc]
+        }
+    );
 }

@@ -1,8 +1,7 @@
 //! Property tests: the PPP parsers never panic and round-trip, and links in both roles survive
 //! random and reactive peers without panicking, answering garbage, or breaking their invariants.
 
-#[path = "ppp_support.rs"]
-mod support;
+mod ppp_support;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -17,8 +16,8 @@ use l2tpagg::ppp::{
     parse_frame,
 };
 use l2tpagg::runtime::clock::test_epoch;
+use ppp_support::*;
 use proptest::prelude::*;
-use support::*;
 
 // ----- parsers -----
 

@@ -1,8 +1,7 @@
 //! Two links wired together in memory with driven time: client <-> server to network-up, and the
 //! proxy path client <-> LAC-side server, hand-off, LNS-side server from the ProxyInfo.
 
-#[path = "ppp_support.rs"]
-mod support;
+mod ppp_support;
 
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use l2tpagg::ppp::{
     parse_frame,
 };
 use l2tpagg::runtime::clock::test_epoch;
-use support::*;
+use ppp_support::*;
 
 /// The application side of a server: accepts `user` with `secret`, hands out the assignment.
 fn answer(link: &mut Link, now: std::time::Instant, events: &[Event]) -> Vec<AuthRequest> {

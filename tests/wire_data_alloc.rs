@@ -1,33 +1,18 @@
 //! The data-message fast path never allocates: a counting global allocator watches
 //! `wire::data::classify` and `wire::data::write_header` over many packets.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod counting_alloc;
 
 use l2tpagg::wire::data::{self, DataHeaderOptions, Kind};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 #[test]
 fn classify_and_write_header_do_not_allocate() {
     let mut buf = [0u8; 1600];
     let mut total = 0usize;
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = counting_alloc::allocations();
     for i in 0..10_000u32 {
         let opts = DataHeaderOptions {
             with_length: i % 2 == 0,
@@ -43,7 +28,7 @@ fn classify_and_write_header_do_not_allocate() {
         // Errors are allocation-free too.
         assert!(data::classify(&buf[..1]).is_err());
     }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let after = counting_alloc::allocations();
     assert_eq!(after - before, 0, "the data path allocated");
     assert!(total > 0);
 }

@@ -7,6 +7,14 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
+pub mod configs;
+pub mod pppoe;
+pub mod tmpfs;
+pub mod topology;
+pub mod traffic;
+pub mod tshark;
+
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -19,6 +27,7 @@ use l2tpagg::l2tp::{
     CloseReason, Endpoint, EndpointConfig, Event as L2tpEvent, PolicyDecision, SessionRequest,
     TunnelConfig, TunnelRequest,
 };
+use l2tpagg::loadgen::{Dialer, DialerOptions, TransportOptions};
 use l2tpagg::ppp::{
     self, ClientConfig, IpcpClientConfig, Link, LinkConfig, NetworkInfo, with_address_control,
 };
@@ -311,6 +320,26 @@ impl Daemon {
         status
     }
 
+    /// `l2tpagg billing ARGS --config CONFIG` with this daemon's configuration, as an operator
+    /// runs it; panics unless it succeeds, and parses stdout as JSON (pass `--json`).
+    pub fn billing_json(&self, args: &[&str]) -> Value {
+        let out = Command::new(binary())
+            .arg("billing")
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .output()
+            .expect("run l2tpagg billing");
+        assert!(
+            out.status.success(),
+            "{}: billing {args:?} failed: {}{}",
+            self.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("billing --json prints JSON")
+    }
+
     /// Replaces the config file (for reload tests).
     pub fn write_config(&self, config: &str) {
         let config = config.replace("{dir}", &self.dir.path().display().to_string());
@@ -415,6 +444,21 @@ pub fn parse_ipv4(p: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u8, &[u8])> {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Subscribers dialling in over L2TP
+
+/// The load generator's dialer (`loadgen::Dialer`: a subscriber's own LAC with PPP clients) bound
+/// to `bind`, dialling our dial-in front-end at `server`; a dial not up within `setup_timeout`
+/// fails. Tests use it for well-behaved subscribers; [`DialinClient`] is for what it cannot do.
+pub async fn dialin_dialer(bind: &str, server: &str, setup_timeout: Duration) -> Dialer {
+    let mut options = DialerOptions::l2tp(server.parse().unwrap());
+    if let TransportOptions::L2tp(l2tp) = &mut options.transport {
+        l2tp.bind = bind.parse().unwrap();
+    }
+    options.setup_timeout = setup_timeout;
+    Dialer::start(options).await.expect("dialer")
+}
+
+// ------------------------------------------------------------------------------------------------
 // The subscriber's own LAC with a PPP client
 
 /// Which authentication the client allows.
@@ -433,8 +477,6 @@ pub struct ClientSession {
     pub down: Option<String>,
     pub network: Option<NetworkInfo>,
     pub link_down: Option<ppp::DownCause>,
-    pub received_ip: VecDeque<Vec<u8>>,
-    pub auth_message: Option<Vec<u8>>,
     /// Raw sessions run no PPP client: the test speaks PPP by hand.
     pub raw: bool,
     /// Frames received on a raw session, as they came (with `FF 03`).
@@ -445,6 +487,17 @@ pub struct ClientSession {
 
 /// A subscriber's LAC dialling into our dial-in front-end over real UDP, with one PPP client
 /// link per session. Single task: every method drives the protocol itself.
+///
+/// Well-behaved subscribers are `loadgen::Dialer`'s ([`dialin_dialer`]). This client stays for what
+/// the Dialer cannot do, because it runs the protocol in the test's own task and exposes its state:
+/// raw sessions with hand-made (malformed) PPP frames and an LCP Terminate-Request without the PPP
+/// client behind it (`daemon_bad_input`, `e2e_dialin_teardown`); a subscriber that goes silent
+/// because nobody drives it (`daemon_echo_failure`); a refused login that waits for the daemon's
+/// CDN (the Dialer hangs up at once on an authentication failure, racing the cause the test checks:
+/// `daemon_lns_pools`); the tunnel's StopCCN and the session's CDN observed and acknowledged on the
+/// test's schedule (`daemon_process`, `interop_tshark`); calls driven only until the daemon's log
+/// says they are up, whatever PPP does beyond (`interop_xl2tpd`); thousands of dials counted as
+/// they settle, for the setup-rate measurement (`daemon_setup_rate`).
 pub struct DialinClient {
     pub socket: tokio::net::UdpSocket,
     pub server: SocketAddr,
@@ -514,6 +567,17 @@ impl DialinClient {
             link_deadline: HashMap::new(),
             settled: 0,
         }
+    }
+
+    /// A client bound to `bind` with its tunnel to `server` open; panics if the tunnel does not
+    /// come up within `timeout`.
+    pub async fn connect(bind: &str, server: &str, timeout: Duration) -> Self {
+        let mut client = Self::new(bind.parse().unwrap(), server.parse().unwrap()).await;
+        client
+            .open_tunnel(TunnelConfig::default(), timeout)
+            .await
+            .expect("dial-in tunnel");
+        client
     }
 
     /// Sessions that reached IPCP or went down so far.
@@ -598,8 +662,6 @@ impl DialinClient {
                 down: None,
                 network: None,
                 link_down: None,
-                received_ip: VecDeque::new(),
-                auth_message: None,
                 raw: false,
                 received_frames: VecDeque::new(),
                 client: client_config(name, password, auth),
@@ -677,15 +739,6 @@ impl DialinClient {
         buf[h..h + frame.len()].copy_from_slice(frame);
         buf.truncate(h + frame.len());
         let _ = self.socket.send_to(&buf, self.server).await;
-    }
-
-    /// Waits for an IPv4 packet on session `s`.
-    pub async fn recv_ip(&mut self, s: u16, timeout: Duration) -> Option<Vec<u8>> {
-        self.drive_until(timeout, |c| {
-            c.sessions.get(&s).is_none_or(|x| !x.received_ip.is_empty())
-        })
-        .await;
-        self.sessions.get_mut(&s)?.received_ip.pop_front()
     }
 
     /// Hangs up session `s` the way a subscriber does: LCP Terminate-Request, then (after the
@@ -808,12 +861,9 @@ impl DialinClient {
                         x.received_frames.push_back(frame.to_vec());
                         return;
                     }
-                    if let ppp::FrameDisposition::Data { protocol, payload } =
-                        x.link.handle_frame(now, frame)
-                        && protocol == 0x0021
-                    {
-                        x.received_ip.push_back(payload.to_vec());
-                    }
+                    // IP that arrives is dropped: tests that exchange traffic both ways use
+                    // `loadgen::Dialer`.
+                    let _ = x.link.handle_frame(now, frame);
                 }
             }
             Ok(Kind::Control { .. }) => {
@@ -888,7 +938,6 @@ impl DialinClient {
                         ppp::Event::NetworkUp(info) => x.network = Some(info),
                         ppp::Event::NetworkDown => x.network = None,
                         ppp::Event::LinkDown(cause) => x.link_down = Some(cause),
-                        ppp::Event::Authenticated { message, .. } => x.auth_message = Some(message),
                         _ => {}
                     }
                     let settled = x.network.is_some() || x.down.is_some() || x.link_down.is_some();
