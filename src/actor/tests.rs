@@ -13,22 +13,20 @@
 //!
 //! # Paused time and real sockets
 //! Tokio's paused clock advances on its own ("auto-advance") when the runtime has nothing to run:
-//! it jumps straight to the next timer. On a current-thread runtime an I/O event found while
-//! parking does not count as work: the scheduler polls the I/O driver with a zero timeout, queues
-//! the woken socket task, and still advances the clock to the next timer before running it. So a
-//! datagram sent over loopback (already in the receiver's buffer when `sendto` returns) would be
-//! read only at the next timer's instant, a retransmission timer often enough, and protocol timing
-//! would drift with every hop.
+//! it jumps straight to the next timer. Real sockets could race with that: a datagram not yet
+//! seen by the reactor when the runtime goes idle would be read only after the jump, perhaps
+//! after a retransmission timer fired. Two facts rule this out here, so the tests use plain
+//! `#[tokio::test(start_paused = true)]`:
+//! - loopback delivery is synchronous: when `sendto` returns, the datagram is in the receiver's
+//!   buffer, before any task of this single-threaded runtime can park;
+//! - before auto-advancing, tokio's time driver polls the I/O driver with a zero timeout, and a
+//!   task woken by that poll cancels the jump (the current-thread scheduler's `unpark_self` sets
+//!   the time driver's `did_wake`; tokio 1.54, the locked version).
 //!
-//! The fix here is a fence ([`Fence`]): every datagram sent on any socket of the test (the actor's
-//! sockets are wrapped in [`Tap`], the subscriber's sends go through [`Peer`]) bumps a counter, and
-//! the runtime's `on_thread_park` hook compares it with what it saw last time. If anything was
-//! sent since, the hook wakes a fence task, so this park becomes a zero-timeout poll of the I/O
-//! driver that queues the receivers and advances nothing; the clock may only move at a park before
-//! which nothing was sent since the previous zero-timeout poll. Loopback delivery is synchronous,
-//! so by then every datagram in flight has been handed to its receiver: time moves only when the
-//! whole system (actor, socket tasks, subscriber) is waiting for a timer, as it would if the
-//! processing took no time. Runs are deterministic; nothing waits in real time.
+//! So time moves only when the actor, its socket tasks and the subscriber all wait for a timer,
+//! as if processing took no time. [`auto_advance_never_jumps_over_a_datagram_in_flight`] pins the
+//! second fact down: if a tokio upgrade changes it, that test fails by name instead of the
+//! protocol tests drifting. Runs are deterministic and nothing waits in real time.
 //!
 //! # Simplifications, said plainly
 //! The data plane's coarse clock (last-activity stamps) ticks every second here instead of every
@@ -36,12 +34,9 @@
 //! here reads activity stamps finer than that. The rate-limited log's flusher is not spawned.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -75,72 +70,6 @@ const WALL0: UnixMillis = 1_800_000_000_000;
 const SOON: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
-// The fence: auto-advance only when nothing is in flight.
-
-/// Counts datagrams sent, and lets the runtime's park hook turn a park that follows a send into
-/// a zero-timeout poll of the I/O driver. See the module documentation.
-#[derive(Default)]
-struct Fence {
-    sent: AtomicU64,
-    seen: AtomicU64,
-    waker: Mutex<Option<Waker>>,
-}
-
-impl Fence {
-    fn note_send(&self) {
-        self.sent.fetch_add(1, SeqCst);
-    }
-
-    /// The `on_thread_park` hook. Waking the fence task queues work, so the scheduler polls the
-    /// drivers without blocking and without advancing the paused clock.
-    fn before_park(&self) {
-        let sent = self.sent.load(SeqCst);
-        if self.seen.swap(sent, SeqCst) != sent {
-            // No waker stored means the fence task is queued already: the park polls anyway.
-            if let Some(waker) = self.waker.lock().unwrap().take() {
-                waker.wake();
-            }
-        }
-    }
-
-    /// The fence task: stores its waker at every poll and never finishes.
-    fn task(self: Arc<Self>) -> impl Future<Output = ()> {
-        std::future::poll_fn(move |cx| {
-            *self.waker.lock().unwrap() = Some(cx.waker().clone());
-            Poll::Pending
-        })
-    }
-}
-
-/// A current-thread runtime with a paused clock and the fence's park hook.
-fn paused_runtime(fence: &Arc<Fence>) -> tokio::runtime::Runtime {
-    let hook = fence.clone();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .on_thread_park(move || hook.before_park())
-        .build()
-        .expect("tokio runtime")
-}
-
-/// Runs `test` on a fresh paused runtime with a fence task, then reports the virtual time spent.
-fn run_paused<F, Fut>(test: F) -> Duration
-where
-    F: FnOnce(Arc<Fence>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let fence = Arc::new(Fence::default());
-    let rt = paused_runtime(&fence);
-    rt.block_on(async {
-        let fence_task = tokio::spawn(fence.clone().task());
-        let start = TokioInstant::now();
-        test(fence.clone()).await;
-        fence_task.abort();
-        start.elapsed()
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
 // The actor's side.
 
 /// What the tap saw leave each of the actor's endpoints.
@@ -168,11 +97,10 @@ fn control_type(datagram: &[u8]) -> Option<u16> {
 }
 
 /// One of the actor's sockets, passed through: the actor and the data plane send through it
-/// exactly as through the bare socket; it tells the fence and notes HELLOs.
+/// exactly as through the bare socket; it notes the HELLOs that leave.
 struct Tap {
     socket: Arc<UdpEndpoint>,
     role: Role,
-    fence: Arc<Fence>,
     log: Arc<WireLog>,
 }
 
@@ -184,7 +112,6 @@ impl DatagramSink for Tap {
         source: Option<IpAddr>,
     ) -> io::Result<usize> {
         let sent = self.socket.try_send(payload, remote, source)?;
-        self.fence.note_send();
         if control_type(payload) == Some(MessageType::Hello as u16) {
             *self
                 .log
@@ -240,7 +167,7 @@ fn config_text(lns: SocketAddr, dialin: SocketAddr, extra: &str) -> String {
 
 impl Rig {
     /// Binds the sockets, builds the actor from `extra` and spawns everything, as the daemon does.
-    fn start(fence: &Arc<Fence>, extra: &str) -> Rig {
+    fn start(extra: &str) -> Rig {
         let t0 = TokioInstant::now();
         let lns = bind_loopback();
         let dialin = bind_loopback();
@@ -270,7 +197,6 @@ impl Rig {
             Arc::new(Tap {
                 socket: socket.clone(),
                 role,
-                fence: fence.clone(),
                 log: log.clone(),
             })
         };
@@ -323,6 +249,11 @@ impl Rig {
         }
     }
 
+    /// The wall-clock stamp the actor gives virtual instant `at`.
+    fn wall(&self, at: TokioInstant) -> UnixMillis {
+        WALL0 + clock::millis(at - self.t0)
+    }
+
     /// The virtual instant of a wall-clock stamp from a ctl answer or a ledger record.
     fn instant_of(&self, wall: UnixMillis) -> TokioInstant {
         self.t0 + Duration::from_millis(wall - WALL0)
@@ -340,6 +271,22 @@ impl Rig {
             Response::Sessions { rows } => rows,
             other => panic!("sessions: {other:?}"),
         }
+    }
+
+    /// Waits, without letting virtual time pass, until `n` sessions are listed: messages already
+    /// on the wire (a CDN in a socket buffer) are handled first. Each `yield_now` lets the
+    /// scheduler poll the reactor without blocking, so the socket tasks get their datagrams.
+    async fn settle_sessions(&self, n: usize) -> Vec<SessionRow> {
+        let at = TokioInstant::now();
+        for _ in 0..100 {
+            let rows = self.sessions().await;
+            if rows.len() == n {
+                assert_eq!(TokioInstant::now(), at, "settling took no virtual time");
+                return rows;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("expected {n} sessions: {:?}", self.sessions().await);
     }
 
     async fn tunnels(&self) -> Vec<TunnelRow> {
@@ -392,7 +339,7 @@ struct Peer {
 }
 
 impl Peer {
-    async fn start(fence: &Arc<Fence>, server: SocketAddr) -> Peer {
+    async fn start(server: SocketAddr) -> Peer {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind the subscriber's socket");
@@ -410,13 +357,11 @@ impl Peer {
         let (event_tx, events) = mpsc::unbounded_channel();
         let received = Arc::new(Mutex::new(BTreeMap::new()));
         let seen = received.clone();
-        let fence = fence.clone();
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; 65_536];
             loop {
                 while let Some((to, datagram)) = core.poll_transmit() {
                     socket.send_to(&datagram, to).await.expect("loopback send");
-                    fence.note_send();
                 }
                 while let Some(event) = core.poll_event() {
                     let _ = event_tx.send(event);
@@ -519,17 +464,17 @@ fn stops(records: &[LedgerRecord]) -> Vec<(&LedgerRecord, &crate::ledger::Termin
 /// second before its day is over, and cut at the deadline, with Session-Timeout as the end cause
 /// in the ledger and in the CDN the subscriber hears. A virtual day of HELLOs, LCP echoes,
 /// samplings and interim records passes on the way without the tunnels or the session failing.
-#[test]
-fn session_time_cuts_at_its_deadline_and_not_before() {
+#[tokio::test(start_paused = true)]
+async fn session_time_cuts_at_its_deadline_and_not_before() {
     let day = Duration::from_secs(24 * 3600);
-    let spent = run_paused(|fence| async move {
+    let start = TokioInstant::now();
+    {
         let rig = Rig::start(
-            &fence,
             "[[disconnect.profiles]]\nname = \"day\"\nsession_time = \"24h\"\n\
              [[subscriber_range]]\nprefix = \"day\"\ncount = 1\nsecret = \"pw\"\n\
              disconnect_profile = \"day\"\n",
         );
-        let mut peer = Peer::start(&fence, rig.dialin).await;
+        let mut peer = Peer::start(rig.dialin).await;
         peer.dial("day1", "pw").await;
 
         let rows = rig.sessions().await;
@@ -605,6 +550,135 @@ fn session_time_cuts_at_its_deadline_and_not_before() {
             lac[0].login_at_ms + clock::millis(day),
             "stopped exactly a day after the login: {stop:?}"
         );
+    }
+    assert!(start.elapsed() > day, "a virtual day passed");
+}
+
+/// A LAC tunnel toward the LNS: HELLOs keep it (and the dial-in tunnel) alive through six quiet
+/// hours with one subscriber in it; once the subscriber logs out it lingers empty for exactly
+/// `lac.empty_tunnel_linger` (60 s) and is then closed with a StopCCN.
+#[tokio::test(start_paused = true)]
+async fn an_idle_lac_tunnel_lives_on_hellos_and_closes_after_its_linger() {
+    let quiet = Duration::from_secs(6 * 3600);
+    let linger = Duration::from_secs(60);
+    let rig = Rig::start("[[subscriber_range]]\nprefix = \"q\"\ncount = 1\nsecret = \"pw\"\n");
+    let mut peer = Peer::start(rig.dialin).await;
+    let sub = peer.dial("q1", "pw").await;
+    let lac = rig.lac_tunnels().await;
+    assert_eq!(lac.len(), 1, "{lac:?}");
+    let tunnel = lac[0].local_tunnel_id;
+
+    let hellos_before = rig.log.hellos(Role::Lac) + rig.log.hellos(Role::Lns);
+    let dialin_before = rig.log.hellos(Role::Dialin);
+    tokio::time::sleep(quiet).await;
+    let lac = rig.lac_tunnels().await;
+    assert_eq!(lac.len(), 1, "{lac:?}");
+    assert_eq!(
+        (
+            lac[0].local_tunnel_id,
+            lac[0].state.as_str(),
+            lac[0].sessions
+        ),
+        (tunnel, "established", 1),
+        "the same tunnel, still carrying the subscriber"
+    );
+    // RFC 2661 §6.5: a HELLO after `hello_interval` (60 s) without a message from the peer. Each
+    // was acknowledged: an unacknowledged one is retransmitted 5 times and then the tunnel is
+    // cleared, which would have shown above.
+    let minutes = quiet.as_secs() / 60;
+    let lac_lns = rig.log.hellos(Role::Lac) + rig.log.hellos(Role::Lns) - hellos_before;
+    assert!(
+        (minutes - 1..=minutes + 1).contains(&lac_lns),
+        "one HELLO a minute between LAC and LNS: {lac_lns} in {minutes} minutes"
+    );
+    let dialin = rig.log.hellos(Role::Dialin) - dialin_before;
+    assert!(
+        (minutes - 1..=minutes + 1).contains(&dialin),
+        "one HELLO a minute to the subscriber: {dialin}"
+    );
+    assert_eq!(
+        peer.received(MessageType::Hello),
+        rig.log.hellos(Role::Dialin)
+    );
+    assert_eq!(
+        rig.sessions().await.len(),
+        2,
+        "the session is still up on both legs"
+    );
+
+    peer.commands.send(PeerCommand::Logout(sub)).unwrap();
+    match peer.next_event().await {
+        CoreEvent::Down {
+            outcome: DownOutcome::LoggedOut,
+            ..
+        } => {}
+        other => panic!("logout: {other:?}"),
+    }
+    rig.settle_sessions(0).await;
+    let emptied = TokioInstant::now();
+
+    tokio::time::sleep_until(emptied + linger - Duration::from_secs(1)).await;
+    let lac = rig.lac_tunnels().await;
+    assert_eq!(lac.len(), 1, "still lingering 1 s before the end: {lac:?}");
+    assert_eq!((lac[0].local_tunnel_id, lac[0].sessions), (tunnel, 0));
+    tokio::time::sleep_until(emptied + linger + Duration::from_secs(1)).await;
+    assert_eq!(
+        rig.lac_tunnels().await,
+        Vec::new(),
+        "closed after its linger"
+    );
+
+    let emptied_ms = rig.wall(emptied);
+    let records = rig.finish().await;
+    peer.stop();
+    // The ledger has the exact instants: one tunnel on the line the whole time, the session's
+    // stop when the subscriber left, the tunnel's close one linger later.
+    let opens: Vec<_> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            LedgerEvent::TunnelOpen { tunnel, line, .. } if line == "lo" => Some(*tunnel),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opens.len(), 1, "the tunnel was never replaced: {opens:?}");
+    let stops = stops(&records);
+    assert_eq!(stops.len(), 1, "{stops:?}");
+    assert_eq!(stops[0].0.at, emptied_ms, "{stops:?}");
+    let close = records
+        .iter()
+        .find(
+            |r| matches!(&r.event, LedgerEvent::TunnelClose { tunnel, .. } if *tunnel == opens[0]),
+        )
+        .expect("the tunnel's close is recorded");
+    assert_eq!(close.at, emptied_ms + clock::millis(linger), "{close:?}");
+    assert!(
+        matches!(&close.event, LedgerEvent::TunnelClose { reason, .. } if reason.contains("StopCCN")),
+        "{close:?}"
+    );
+}
+
+/// What the harness relies on (see the module documentation): with a timer an hour away pending,
+/// a datagram sent over loopback to an idle reader is read at the instant it was sent, not after
+/// the paused clock jumped to the timer.
+#[tokio::test(start_paused = true)]
+async fn auto_advance_never_jumps_over_a_datagram_in_flight() {
+    let hour = Duration::from_secs(3600);
+    let start = TokioInstant::now();
+    let far = tokio::spawn(tokio::time::sleep(hour));
+    let a = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let to = b.local_addr().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut buf = [0u8; 16];
+        b.recv_from(&mut buf).await.unwrap();
+        TokioInstant::now()
     });
-    assert!(spent > day, "a virtual day passed: {spent:?}");
+    // The reader polls once, registers with the reactor and goes idle.
+    tokio::task::yield_now().await;
+    for _ in 0..3 {
+        a.send_to(b"x", to).await.unwrap();
+    }
+    assert_eq!(reader.await.unwrap(), start, "read at once");
+    far.await.unwrap();
+    assert_eq!(start.elapsed(), hour, "and the timer still fires when due");
 }
