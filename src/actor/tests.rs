@@ -28,6 +28,12 @@
 //! second fact down: if a tokio upgrade changes it, that test fails by name instead of the
 //! protocol tests drifting. Runs are deterministic and nothing waits in real time.
 //!
+//! Ordering is another matter than time: a ctl request travels through the actor's in-memory
+//! queue and can be answered before a datagram already sent (a CDN in a socket buffer) is read.
+//! Where a test asks right after such a send, [`Rig::settle_sessions`] yields until the answer
+//! settles; `yield_now` makes the scheduler poll the reactor without blocking, and it checks that
+//! the clock did not move meanwhile.
+//!
 //! # Simplifications, said plainly
 //! The data plane's coarse clock (last-activity stamps) ticks every second here instead of every
 //! 10 ms as in the daemon: a day of 10 ms ticks would cost millions of wake-ups. Nothing tested
