@@ -468,7 +468,7 @@ fn stops(records: &[LedgerRecord]) -> Vec<(&LedgerRecord, &crate::ledger::Termin
 
 /// Condition A (session time, 24 h): a dial-in subscriber relayed to the LNS is still up one
 /// second before its day is over, and cut at the deadline, with Session-Timeout as the end cause
-/// in the ledger and in the CDN the subscriber hears. A virtual day of HELLOs, LCP echoes,
+/// in the ledger and in the CDN the subscriber hears. A virtual day of HELLOs, condition
 /// samplings and interim records passes on the way without the tunnels or the session failing.
 #[tokio::test(start_paused = true)]
 async fn session_time_cuts_at_its_deadline_and_not_before() {
@@ -542,7 +542,7 @@ async fn session_time_cuts_at_its_deadline_and_not_before() {
         let records = rig.finish().await;
         peer.stop();
         // One daemon playing both roles records the subscriber's session once, on the LAC leg
-        // (accounting.rs: the LNS leaves sessions of our own LAC to it).
+        // (accounting.rs: the LNS records only what no l2tpagg LAC records).
         let stops = stops(&records);
         assert_eq!(stops.len(), 1, "one stop: {stops:?}");
         let (stop, cause) = stops[0];
