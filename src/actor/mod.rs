@@ -66,6 +66,8 @@ mod pool;
 mod pppoe;
 mod reload;
 mod switchover;
+#[cfg(test)]
+mod tests;
 mod timers;
 
 use std::collections::HashMap;
