@@ -1158,9 +1158,12 @@ impl Actor {
                 let (planner_tunnel, peer_name, line) = (t.planner, t.peer.clone(), t.line.clone());
                 self.timers.clear(TimerKey::LacTunnelSetup(tunnel));
                 self.lac.hold_until.remove(&peer_name);
-                // `[planner] enabled = false`: sessions are packed, never moved.
-                let capable =
-                    super::switchover::live_moves(peer.capabilities) && self.config.planner.enabled;
+                // `[planner] enabled = false`: sessions are packed, never moved. A move needs the
+                // capability on both ends: the LNS refuses one on a tunnel where we did not
+                // advertise it.
+                let capable = super::switchover::live_moves(peer.capabilities)
+                    && self.config.l2tp.advertise_capability
+                    && self.config.planner.enabled;
                 if let Err(e) = self.planner.tunnel_up(now, planner_tunnel, capable) {
                     tracing::warn!(role = "lac", tunnel_id = tunnel, error = %e, "planner refused tunnel up");
                 }
