@@ -25,7 +25,7 @@ use serde_json::Value;
 use support::configs::both_roles;
 use support::pppoe::AC_MAC;
 use support::topology::{Access, SERVER, Topology, udp_socket_in};
-use support::traffic::{ping, recv_udp, udp_to_server};
+use support::traffic::{ping, udp_round_trip};
 use support::{Daemon, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
@@ -129,16 +129,15 @@ fn pppoe_subscriber_reaches_a_server_behind_the_lns_and_logs_out() {
             assert_eq!(row["state"], "established");
 
             // UDP both ways: the server sees the assigned address as the source.
-            let from = udp_to_server(&subscriber, 40000, &server, b"hello over pppoe").await;
-            server.send_to(b"hello from the server", from).unwrap();
-            let reply = recv_udp(
+            let from = udp_round_trip(
                 &mut subscriber,
-                SERVER,
+                40000,
+                &server,
+                b"hello over pppoe",
+                b"hello from the server",
                 T,
-                "the reply reaches the subscriber",
             )
             .await;
-            assert_eq!(reply, b"hello from the server");
 
             // Full-size packets: 1492 octets of IP is the largest a PPPoE session carries
             // (RFC 2516 §7), and it crosses both ways unfragmented.

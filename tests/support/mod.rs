@@ -256,15 +256,20 @@ impl Daemon {
     pub fn ctl_json(&self, args: &[&str]) -> Value {
         let mut a = args.to_vec();
         a.push("--json");
-        let out = self.ctl(&a);
+        self.json_of(&format!("ctl {args:?}"), &self.ctl(&a))
+    }
+
+    /// The JSON on stdout of a command (`what`) that must have succeeded.
+    fn json_of(&self, what: &str, out: &Output) -> Value {
         assert!(
             out.status.success(),
-            "{}: ctl {args:?} failed: {}{}",
+            "{}: {what} failed: {}{}",
             self.name,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).expect("ctl --json prints JSON")
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {what} prints no JSON: {e}", self.name))
     }
 
     /// Rows of `ctl tunnels|sessions|… --json`.
@@ -330,14 +335,7 @@ impl Daemon {
             .arg(&self.config_path)
             .output()
             .expect("run l2tpagg billing");
-        assert!(
-            out.status.success(),
-            "{}: billing {args:?} failed: {}{}",
-            self.name,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("billing --json prints JSON")
+        self.json_of(&format!("billing {args:?}"), &out)
     }
 
     /// Replaces the config file (for reload tests).
