@@ -112,20 +112,8 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
             Ok(DownOutcome::LoggedOut) => {}
             other => panic!("logout: {other:?}"),
         }
-        daemon.wait_event("session down", T, |e| {
-            e["fields"]["role"] == "lns" && e["fields"]["subscriber"] == "user3"
-        });
-        daemon.wait_event("session down", T, |e| {
-            e["fields"]["role"] == "lac" && e["fields"]["subscriber"] == "user3"
-        });
-        daemon.wait_event("tunnel down", T, |e| {
-            e["fields"]["role"] == "lac"
-                && e["fields"]["cause"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("we sent StopCCN")
-        });
-        daemon.wait_rows(&["sessions"], T, |r| r.is_empty());
+        daemon.wait_down_both_roles("user3", T);
+        daemon.wait_lac_tunnel_closed(T);
         let stats = dialer.close().await.expect("dialer closes cleanly");
         assert_eq!(stats.up, 1);
     })

@@ -241,6 +241,29 @@ impl Daemon {
         })
     }
 
+    /// Waits until both of `subscriber`'s sessions in this daemon (the LNS's and the LAC's) logged
+    /// "session down"; returns the LAC's event.
+    pub fn wait_down_both_roles(&self, subscriber: &str, timeout: Duration) -> Value {
+        self.wait_event("session down", timeout, |e| {
+            e["fields"]["role"] == "lns" && e["fields"]["subscriber"] == subscriber
+        });
+        self.wait_event("session down", timeout, |e| {
+            e["fields"]["role"] == "lac" && e["fields"]["subscriber"] == subscriber
+        })
+    }
+
+    /// Waits until the LAC closed its emptied tunnel (it sent StopCCN) and no session is left.
+    pub fn wait_lac_tunnel_closed(&self, timeout: Duration) {
+        self.wait_event("tunnel down", timeout, |e| {
+            e["fields"]["role"] == "lac"
+                && e["fields"]["cause"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("we sent StopCCN")
+        });
+        self.wait_rows(&["sessions"], timeout, |r| r.is_empty());
+    }
+
     /// Runs `l2tpagg ctl --socket SOCKET ARGS…`.
     pub fn ctl(&self, args: &[&str]) -> Output {
         Command::new(binary())
