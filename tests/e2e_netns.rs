@@ -19,7 +19,7 @@ use std::time::Duration;
 use l2tpagg::loadgen::{AuthChoice, Credentials, DownOutcome};
 use support::configs::both_roles;
 use support::topology::{Access, SERVER, Topology, udp_socket_in};
-use support::traffic::{ping, recv_udp, udp_to_server};
+use support::traffic::{ping, udp_round_trip};
 use support::{Daemon, dialin_dialer, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
@@ -58,17 +58,16 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
         assert_eq!(&addr.octets()[..3], &[100, 64, 1]);
 
         // UDP both ways: the server sees the assigned address as the source.
-        let from = udp_to_server(&subscriber, 40000, &server, b"hello from the subscriber").await;
-        assert_eq!(from.port(), 40000);
-        server.send_to(b"hello from the server", from).unwrap();
-        let reply = recv_udp(
+        let from = udp_round_trip(
             &mut subscriber,
-            SERVER,
+            40000,
+            &server,
+            b"hello from the subscriber",
+            b"hello from the server",
             T,
-            "the reply reaches the subscriber",
         )
         .await;
-        assert_eq!(reply, b"hello from the server");
+        assert_eq!(from.port(), 40000);
 
         // ICMP echo: the server's kernel answers.
         let icmp = ping(&mut subscriber, SERVER, 0x4242, 1, b"ping", T).await;
@@ -113,20 +112,8 @@ fn subscriber_reaches_a_server_behind_the_lns_and_spoofing_is_dropped() {
             Ok(DownOutcome::LoggedOut) => {}
             other => panic!("logout: {other:?}"),
         }
-        daemon.wait_event("session down", T, |e| {
-            e["fields"]["role"] == "lns" && e["fields"]["subscriber"] == "user3"
-        });
-        daemon.wait_event("session down", T, |e| {
-            e["fields"]["role"] == "lac" && e["fields"]["subscriber"] == "user3"
-        });
-        daemon.wait_event("tunnel down", T, |e| {
-            e["fields"]["role"] == "lac"
-                && e["fields"]["cause"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("we sent StopCCN")
-        });
-        daemon.wait_rows(&["sessions"], T, |r| r.is_empty());
+        daemon.wait_down_both_roles("user3", T);
+        daemon.wait_lac_tunnel_closed(T);
         let stats = dialer.close().await.expect("dialer closes cleanly");
         assert_eq!(stats.up, 1);
     })

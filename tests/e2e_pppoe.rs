@@ -25,7 +25,7 @@ use serde_json::Value;
 use support::configs::both_roles;
 use support::pppoe::AC_MAC;
 use support::topology::{Access, SERVER, Topology, udp_socket_in};
-use support::traffic::{ping, recv_udp, udp_to_server};
+use support::traffic::{ping, udp_round_trip};
 use support::{Daemon, udp_packet};
 
 const T: Duration = Duration::from_secs(15);
@@ -66,26 +66,9 @@ fn pppoe_session_id(row: &Value) -> u16 {
         .unwrap_or_else(|| panic!("no PPPoE session ID in {row}"))
 }
 
-/// Waits until both of `subscriber`'s sessions (LNS and LAC) logged "session down"; returns the
-/// LAC line.
-fn wait_both_down(daemon: &Daemon, subscriber: &str) -> Value {
-    daemon.wait_event("session down", T, |e| {
-        e["fields"]["role"] == "lns" && e["fields"]["subscriber"] == subscriber
-    });
-    daemon.wait_event("session down", T, |e| {
-        e["fields"]["role"] == "lac" && e["fields"]["subscriber"] == subscriber
-    })
-}
-
+/// The emptied tunnel closed: the LAC sent StopCCN, and the LNS only lingers.
 fn wait_tunnel_closed_when_empty(daemon: &Daemon) {
-    daemon.wait_event("tunnel down", T, |e| {
-        e["fields"]["role"] == "lac"
-            && e["fields"]["cause"]
-                .as_str()
-                .unwrap_or("")
-                .contains("we sent StopCCN")
-    });
-    daemon.wait_rows(&["sessions"], T, |r| r.is_empty());
+    daemon.wait_lac_tunnel_closed(T);
     // The LNS side only lingers to acknowledge retransmissions (RFC 2661 §5.7).
     daemon.wait_rows(&["tunnels"], T, |r| {
         r.iter().all(|t| t["state"] == "lingering")
@@ -129,16 +112,15 @@ fn pppoe_subscriber_reaches_a_server_behind_the_lns_and_logs_out() {
             assert_eq!(row["state"], "established");
 
             // UDP both ways: the server sees the assigned address as the source.
-            let from = udp_to_server(&subscriber, 40000, &server, b"hello over pppoe").await;
-            server.send_to(b"hello from the server", from).unwrap();
-            let reply = recv_udp(
+            let from = udp_round_trip(
                 &mut subscriber,
-                SERVER,
+                40000,
+                &server,
+                b"hello over pppoe",
+                b"hello from the server",
                 T,
-                "the reply reaches the subscriber",
             )
             .await;
-            assert_eq!(reply, b"hello from the server");
 
             // Full-size packets: 1492 octets of IP is the largest a PPPoE session carries
             // (RFC 2516 §7), and it crosses both ways unfragmented.
@@ -176,7 +158,7 @@ fn pppoe_subscriber_reaches_a_server_behind_the_lns_and_logs_out() {
                 Ok(DownOutcome::LoggedOut) => {}
                 other => panic!("logout: {other:?}"),
             }
-            wait_both_down(&daemon, "user3");
+            daemon.wait_down_both_roles("user3", T);
             wait_tunnel_closed_when_empty(&daemon);
             let stats = dialer.close().await.expect("dialer closes cleanly");
             assert_eq!(stats.up, 1);
@@ -240,7 +222,7 @@ fn padt_lcp_terminate_and_operator_disconnect_each_tear_everything_down() {
                 Ok(DownOutcome::LoggedOut) => {}
                 other => panic!("hang up: {other:?}"),
             }
-            let lac = wait_both_down(&daemon, "user1");
+            let lac = daemon.wait_down_both_roles("user1", T);
             let cause = lac["fields"]["cause"].as_str().unwrap();
             assert!(cause.contains("PADT"), "{lac}");
             let lns = daemon.wait_event("session down", T, |e| {
@@ -310,7 +292,7 @@ fn padt_lcp_terminate_and_operator_disconnect_each_tear_everything_down() {
             }
             let reason = terminate.expect("an LCP Terminate-Request preceded the PADT");
             assert!(reason.contains("operator"), "{reason}");
-            let lac = wait_both_down(&daemon, "user3");
+            let lac = daemon.wait_down_both_roles("user3", T);
             assert!(
                 lac["fields"]["cause"]
                     .as_str()

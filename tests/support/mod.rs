@@ -241,6 +241,29 @@ impl Daemon {
         })
     }
 
+    /// Waits until both of `subscriber`'s sessions in this daemon (the LNS's and the LAC's) logged
+    /// "session down"; returns the LAC's event.
+    pub fn wait_down_both_roles(&self, subscriber: &str, timeout: Duration) -> Value {
+        self.wait_event("session down", timeout, |e| {
+            e["fields"]["role"] == "lns" && e["fields"]["subscriber"] == subscriber
+        });
+        self.wait_event("session down", timeout, |e| {
+            e["fields"]["role"] == "lac" && e["fields"]["subscriber"] == subscriber
+        })
+    }
+
+    /// Waits until the LAC closed its emptied tunnel (it sent StopCCN) and no session is left.
+    pub fn wait_lac_tunnel_closed(&self, timeout: Duration) {
+        self.wait_event("tunnel down", timeout, |e| {
+            e["fields"]["role"] == "lac"
+                && e["fields"]["cause"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("we sent StopCCN")
+        });
+        self.wait_rows(&["sessions"], timeout, |r| r.is_empty());
+    }
+
     /// Runs `l2tpagg ctl --socket SOCKET ARGS…`.
     pub fn ctl(&self, args: &[&str]) -> Output {
         Command::new(binary())
@@ -256,15 +279,20 @@ impl Daemon {
     pub fn ctl_json(&self, args: &[&str]) -> Value {
         let mut a = args.to_vec();
         a.push("--json");
-        let out = self.ctl(&a);
+        self.json_of(&format!("ctl {args:?}"), &self.ctl(&a))
+    }
+
+    /// The JSON on stdout of a command (`what`) that must have succeeded.
+    fn json_of(&self, what: &str, out: &Output) -> Value {
         assert!(
             out.status.success(),
-            "{}: ctl {args:?} failed: {}{}",
+            "{}: {what} failed: {}{}",
             self.name,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).expect("ctl --json prints JSON")
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {what} prints no JSON: {e}", self.name))
     }
 
     /// Rows of `ctl tunnels|sessions|… --json`.
@@ -330,14 +358,7 @@ impl Daemon {
             .arg(&self.config_path)
             .output()
             .expect("run l2tpagg billing");
-        assert!(
-            out.status.success(),
-            "{}: billing {args:?} failed: {}{}",
-            self.name,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("billing --json prints JSON")
+        self.json_of(&format!("billing {args:?}"), &out)
     }
 
     /// Replaces the config file (for reload tests).

@@ -38,6 +38,27 @@ pub async fn udp_to_server(
     from
 }
 
+/// UDP both ways between the subscriber (port `sport`) and `server`: `up` arrives from the
+/// subscriber's address ([`udp_to_server`]), and the server's answer `down` reaches the subscriber
+/// from the server's address within `timeout`. Returns the source the server saw.
+pub async fn udp_round_trip(
+    sub: &mut Subscriber,
+    sport: u16,
+    server: &UdpSocket,
+    up: &[u8],
+    down: &[u8],
+    timeout: Duration,
+) -> SocketAddr {
+    let from = udp_to_server(sub, sport, server, up).await;
+    server.send_to(down, from).unwrap();
+    let IpAddr::V4(server_ip) = server.local_addr().unwrap().ip() else {
+        panic!("the server socket is IPv4");
+    };
+    let reply = recv_udp(sub, server_ip, timeout, "the reply reaches the subscriber").await;
+    assert_eq!(reply, down);
+    from
+}
+
 /// The next IP packet on the session within `timeout`, which must be UDP from `src` to the
 /// subscriber's address; returns the UDP payload. `what` names the packet in failure messages.
 pub async fn recv_udp(
