@@ -1373,6 +1373,21 @@ impl Actor {
         self.lac_end(now, id, &why, loss_of_carrier(&why), access_reason);
     }
 
+    /// Closes a LAC tunnel we no longer need (empty after its linger, or drained): marked as closed
+    /// on purpose, then StopCCN with General-Clear and `why` as its message (RFC 2661 §4.4.2).
+    pub(super) fn lac_close_tunnel(&mut self, now: Instant, tunnel: u16, why: &str) {
+        self.lac.mark_closing(tunnel);
+        if let Some(ep) = self.lac_ep.as_mut() {
+            let _ = ep.endpoint.close_tunnel(
+                now,
+                tunnel,
+                StopCcnResult::GeneralClear,
+                None,
+                Some(why.into()),
+            );
+        }
+    }
+
     /// Carries out the planner's decisions.
     pub(super) fn apply_decisions(&mut self, now: Instant, decisions: Vec<Decision>) {
         for decision in decisions {
@@ -1381,16 +1396,7 @@ impl Actor {
                 Decision::AbortMove { id, cause, .. } => self.abort_move(now, id, cause),
                 Decision::CloseTunnel { tunnel, .. } => match self.lac.l2tp_tunnel(tunnel) {
                     Some(id) => {
-                        self.lac.mark_closing(id);
-                        if let Some(ep) = self.lac_ep.as_mut() {
-                            let _ = ep.endpoint.close_tunnel(
-                                now,
-                                id,
-                                StopCcnResult::GeneralClear,
-                                None,
-                                Some("empty tunnel closed after its linger".into()),
-                            );
-                        }
+                        self.lac_close_tunnel(now, id, "empty tunnel closed after its linger");
                     }
                     None => {
                         let _ = self.planner.tunnel_closed(now, tunnel);

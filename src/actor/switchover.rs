@@ -69,8 +69,7 @@ use crate::engine::admin::MoveId;
 use crate::engine::planner::{Decision, MoveFailure, MoveOutcome, MovePlan, MoveRecord};
 use crate::l2tp::{CloseReason, Event, SessionDownCause, SessionInfo, SessionRequest};
 use crate::wire::{
-    Avps, Bearer, Capabilities, CdnResult, DisconnectCauseCode, ErrorCode, Framing, StopCcnResult,
-    Switchover,
+    Avps, Bearer, Capabilities, CdnResult, DisconnectCauseCode, ErrorCode, Framing, Switchover,
 };
 
 /// Whether live session moves are implemented in this build.
@@ -840,16 +839,7 @@ impl Actor {
                 continue;
             }
             self.switchovers.draining.remove(&tunnel);
-            self.lac.mark_closing(tunnel);
-            if let Some(ep) = self.lac_ep.as_mut() {
-                let _ = ep.endpoint.close_tunnel(
-                    now,
-                    tunnel,
-                    StopCcnResult::GeneralClear,
-                    None,
-                    Some("drained by the operator".into()),
-                );
-            }
+            self.lac_close_tunnel(now, tunnel, "drained by the operator");
             tracing::info!(
                 role = "lac",
                 tunnel_id = tunnel,
