@@ -201,7 +201,9 @@ fn status(r: &StatusReport) -> String {
     kv("subscribers", r.active_subscribers.to_string());
     kv("lines in use", r.lines_in_use.to_string());
     let malformed_total: u64 = r.malformed.values().sum();
-    kv("malformed input", malformed_total.to_string());
+    // Not only malformed packets: refused and unroutable input too (e.g. the kernel's IPv6
+    // chatter on the TUN device), so the label says what the counters are.
+    kv("input dropped", malformed_total.to_string());
     for (kind, count) in &r.malformed {
         let _ = writeln!(out, "  {kind:<30} {count:>12}");
     }
