@@ -526,3 +526,80 @@ fn replan_reaches_ffd_from_a_fragmented_table() {
     assert!(rounds >= 1);
     h.compare_with_ffd().unwrap();
 }
+
+/// The case proptest found at case 9632 of a CI run (tests/planner_props.rs, shrunk): tunnels went
+/// down, and the settled re-plan left the public group at 5 tunnels where first-fit decreasing with
+/// the non-customers pinned needs 4:
+/// `[[(5, c), (3, n)], [(6, n), (4, n)], [(1, n), (5, c)], [(6, c)], [(6, c)]]`. Replayed exactly.
+#[test]
+fn regression_ffd_after_tunnels_went_down() {
+    fn arrive(capable_peer: bool, level: u64, customer: bool, family: bool) -> Op {
+        Op::Arrive {
+            capable_peer,
+            level,
+            customer,
+            family,
+        }
+    }
+    let ops = vec![
+        arrive(true, 1, false, true),
+        arrive(false, 4, false, false),
+        arrive(false, 3, false, false),
+        arrive(true, 1, false, false),
+        arrive(false, 4, false, false),
+        Op::Depart(0),
+        Op::Down(3644250936893586793),
+        arrive(false, 4, false, false),
+        arrive(false, 1, false, false),
+        arrive(true, 1, false, false),
+        Op::Depart(0),
+        arrive(true, 1, false, false),
+        arrive(false, 6, false, false),
+        Op::Down(1292134991839905678),
+        arrive(false, 5, false, false),
+        Op::Depart(3717901573351072939),
+        arrive(false, 1, false, false),
+        Op::Depart(0),
+        Op::Depart(1560873761393377),
+        Op::Level(0, 1),
+        arrive(true, 5, true, false),
+        Op::Depart(1253634760264791321),
+        arrive(true, 6, false, false),
+        Op::Advance(10),
+        arrive(true, 5, false, false),
+        arrive(true, 5, false, false),
+        arrive(false, 1, false, false),
+        Op::Timeout,
+        Op::Depart(9240297657170388392),
+        arrive(true, 6, false, false),
+        arrive(false, 1, false, false),
+        arrive(true, 1, false, true),
+        arrive(false, 1, false, false),
+        Op::Down(10289183765493714208),
+        Op::Depart(114705666394874205),
+        arrive(false, 4, false, false),
+        Op::Depart(5068924517027192976),
+        arrive(false, 2, false, false),
+        Op::Depart(240389382149156434),
+        arrive(true, 4, false, false),
+        arrive(true, 1, false, false),
+        Op::Depart(11711318857700099761),
+        arrive(true, 3, false, false),
+        Op::Advance(1),
+        arrive(false, 1, false, false),
+        arrive(false, 1, false, false),
+        Op::Advance(1),
+        arrive(false, 6, false, false),
+        arrive(true, 5, true, false),
+        arrive(false, 5, false, false),
+        Op::Down(2948189746181413410),
+        arrive(true, 6, true, false),
+        arrive(true, 6, true, false),
+    ];
+    let mut h = Harness::new();
+    for op in ops {
+        h.step(op).unwrap();
+    }
+    h.quiesce().unwrap();
+    h.compare_with_ffd().unwrap();
+}
