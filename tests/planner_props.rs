@@ -521,10 +521,10 @@ impl Harness {
             }
             for k in 0..st.len() {
                 let (level, from) = st[k];
-                for to in 0..bins.len() {
+                for (to, &(room, slots, _)) in bins.iter().enumerate() {
                     let load: u64 = st.iter().filter(|x| x.1 == to).map(|x| x.0).sum();
                     let count = st.iter().filter(|x| x.1 == to).count() as u32;
-                    if to == from || count >= bins[to].1 || load + level > bins[to].0 {
+                    if to == from || count >= slots || load + level > room {
                         continue;
                     }
                     let mut next = st.clone();

@@ -20,6 +20,9 @@ pub(crate) struct SearchBin {
     pub pinned: bool,
 }
 
+/// A move as the search records it: (level, from bin, to bin).
+type Step = (u64, u8, u8);
+
 /// Largest group the search runs on, in movable sessions and in tunnels; larger groups have the
 /// room to stage swaps in practice, and the search would cost too much.
 pub(crate) const MAX_ITEMS: usize = 32;
@@ -83,7 +86,7 @@ pub(crate) fn first_move_toward(
     }
     // Parent links: state -> (parent state index, (level, from, to) of the move into it).
     let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut states: Vec<(Vec<u8>, usize, (u64, u8, u8))> = Vec::new();
+    let mut states: Vec<(Vec<u8>, usize, Step)> = Vec::new();
     seen.insert(start.clone(), 0);
     states.push((start, usize::MAX, (0, 0, 0)));
     let mut queue = VecDeque::from([0usize]);
