@@ -50,6 +50,7 @@
 
 mod bounds;
 mod pack;
+mod search;
 
 pub use bounds::{by_count as count_bound, l1 as l1_bound, l2 as l2_bound};
 pub use pack::{FfdResult, PackBin, first_fit_decreasing};
@@ -1407,7 +1408,11 @@ impl Planner {
                 room_bps: p.spec.tunnel_capacity_bps,
                 slots: p.spec.max_sessions_per_tunnel,
             };
-            let (moves, need_buffer) = plan_group(&bins, fresh, self.policy.replan_min_gain);
+            let (moves, need_buffer) = match gather_room(&bins, fresh, self.policy.replan_min_gain)
+            {
+                Some(step) => (vec![step], false),
+                None => plan_group(&bins, fresh, self.policy.replan_min_gain),
+            };
             if need_buffer && let Some(d) = self.open_buffer(now, peer, class) {
                 out.push(d);
             }
@@ -1678,6 +1683,49 @@ fn plan_group(bins: &[Bin], fresh: PackBin, min_gain: usize) -> (Vec<(SessionId,
         _ if emptied >= min_gain => (evac_moves, false),
         _ => (Vec::new(), false),
     }
+}
+
+/// For a small group (see [`search`]) that uses more tunnels than first-fit decreasing would: the
+/// first move of the shortest sequence of live moves through the group's up tunnels after which it
+/// uses no more than first-fit decreasing (the re-plan runs only when that saves `min_gain`). Each round takes one move and searches again from where
+/// it landed, so the distance to the goal falls every round and the re-plan cannot go back and
+/// forth. This finds the sequences the direct approach toward the first-fit-decreasing target
+/// misses: when its swaps need staging room no tunnel has and no buffer tunnel can be opened (the
+/// lines are full), moving small sessions first can still gather the room. `None` when there is no
+/// such sequence within the search's limits; the caller then goes the direct way (and may open a
+/// buffer tunnel, which the next round's search can use).
+fn gather_room(bins: &[Bin], fresh: PackBin, min_gain: usize) -> Option<(SessionId, TunnelId)> {
+    let movable: usize = bins.iter().map(|b| b.movable.len()).sum();
+    if bins.len() > search::MAX_BINS || movable > search::MAX_ITEMS || movable == 0 {
+        return None;
+    }
+    let in_use = bins.iter().filter(|b| b.count > 0).count();
+    let (ffd_count, _) = ffd_target(bins, fresh)?;
+    if in_use <= ffd_count || in_use - ffd_count < min_gain {
+        return None;
+    }
+    // The goal is the first-fit-decreasing count itself, not "one fewer than now": a fixed goal
+    // makes the distance fall every round even when the way goes through an empty tunnel (which
+    // counts as in use while it stages a move).
+    let goal = ffd_count;
+    let sbins: Vec<search::SearchBin> = bins
+        .iter()
+        .map(|b| search::SearchBin {
+            room: b.capacity.saturating_sub(b.pinned_used),
+            slots: b.max_sessions.saturating_sub(b.pinned_count),
+            pinned: b.pinned_count > 0,
+        })
+        .collect();
+    let mut items: Vec<(u64, usize)> = Vec::new();
+    let mut ids: Vec<SessionId> = Vec::new();
+    for (i, b) in bins.iter().enumerate() {
+        for &(sid, level) in &b.movable {
+            items.push((level, i));
+            ids.push(sid);
+        }
+    }
+    let (item, to) = search::first_move_toward(&sbins, &items, goal)?;
+    Some((ids[item], bins[to].tunnel))
 }
 
 /// The moves toward a target packing that can start now (make before break: the target needs the
