@@ -1687,9 +1687,9 @@ fn plan_group(bins: &[Bin], fresh: PackBin, min_gain: usize) -> (Vec<(SessionId,
 
 /// For a small group (see [`search`]) that uses more tunnels than first-fit decreasing would: the
 /// first move of the shortest sequence of live moves through the group's up tunnels after which it
-/// uses no more than first-fit decreasing (the re-plan runs only when that saves `min_gain`). Each round takes one move and searches again from where
-/// it landed, so the distance to the goal falls every round and the re-plan cannot go back and
-/// forth. This finds the sequences the direct approach toward the first-fit-decreasing target
+/// uses no more than first-fit decreasing (the re-plan runs only when that saves `min_gain`).
+/// Each round takes one move and searches again from where it landed, so the distance to the goal
+/// falls every round and the re-plan cannot go back and forth. This finds the sequences the direct approach toward the first-fit-decreasing target
 /// misses: when its swaps need staging room no tunnel has and no buffer tunnel can be opened (the
 /// lines are full), moving small sessions first can still gather the room. `None` when there is no
 /// such sequence within the search's limits; the caller then goes the direct way (and may open a
