@@ -21,7 +21,8 @@
 //! use std::net::Ipv4Addr;
 //! use l2tpagg::ppp::*;
 //!
-//! let now = std::time::Instant::now(); // sans-IO: any instant will do
+//! // The engine never reads a clock: the caller passes `now`, and any fixed instant will do here.
+//! let now = l2tpagg::runtime::clock::test_epoch();
 //! let mut server = Link::new(now, LinkConfig::server(ServerConfig::default(), [1; 32]));
 //! let client_cfg = ClientConfig {
 //!     name: b"alice".to_vec(),
