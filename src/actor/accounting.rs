@@ -1296,35 +1296,39 @@ mod tests {
         );
     }
 
+    /// Accounting over a fresh ledger in `dir` with one LAC tunnel (ID 1) open.
+    fn with_one_tunnel(dir: &std::path::Path, cfg: &LedgerConfig, t0: Instant) -> Accounting {
+        let mut a = Accounting::new(Some(open(dir)), cfg, t0, T0);
+        let (peer, line) = ("p".into(), "l".into());
+        a.tunnel_open(t0, cfg, T0, TunnelKey::Lac(1), 1, 1, peer, line);
+        a
+    }
+
+    /// Starts LAC leg `id` on the tunnel of [`with_one_tunnel`].
+    fn start_on_the_tunnel(a: &mut Accounting, now: Instant, cfg: &LedgerConfig, id: u64) {
+        let counters = Arc::new(SessionCounters::new());
+        a.session_start(
+            now,
+            cfg,
+            T0,
+            LegKey::Lac(id),
+            "s",
+            "s",
+            TunnelKey::Lac(1),
+            1,
+            counters,
+        );
+    }
+
     #[test]
     fn interims_due_together_are_spread_over_turns() {
         let tmp = tempfile::tempdir().unwrap();
         let cfg = config();
         let t0 = test_epoch();
-        let mut a = Accounting::new(Some(open(tmp.path())), &cfg, t0, T0);
-        a.tunnel_open(
-            t0,
-            &cfg,
-            T0,
-            TunnelKey::Lac(1),
-            1,
-            1,
-            "p".into(),
-            "l".into(),
-        );
+        let mut a = with_one_tunnel(tmp.path(), &cfg, t0);
         let n = MAX_INTERIMS_PER_TURN + 10;
         for i in 0..n {
-            a.session_start(
-                t0,
-                &cfg,
-                T0,
-                LegKey::Lac(i as u64),
-                "s",
-                "s",
-                TunnelKey::Lac(1),
-                1,
-                Arc::new(SessionCounters::new()),
-            );
+            start_on_the_tunnel(&mut a, t0, &cfg, i as u64);
         }
         let due = t0 + Duration::from_secs(60);
         a.handle_timeout(due, &cfg, T0 + 60_000);
@@ -1344,30 +1348,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let cfg = config();
         let t0 = test_epoch();
-        let mut a = Accounting::new(Some(open(tmp.path())), &cfg, t0, T0);
-        a.tunnel_open(
-            t0,
-            &cfg,
-            T0,
-            TunnelKey::Lac(1),
-            1,
-            1,
-            "p".into(),
-            "l".into(),
-        );
+        let mut a = with_one_tunnel(tmp.path(), &cfg, t0);
         for i in 0..10u64 {
             let now = t0 + Duration::from_millis(1 + 97 * i);
-            a.session_start(
-                now,
-                &cfg,
-                T0,
-                LegKey::Lac(i),
-                "s",
-                "s",
-                TunnelKey::Lac(1),
-                1,
-                Arc::new(SessionCounters::new()),
-            );
+            start_on_the_tunnel(&mut a, now, &cfg, i);
         }
         let deadlines: std::collections::BTreeSet<Instant> =
             a.interims.iter().map(|(t, _)| *t).collect();
